@@ -1,0 +1,113 @@
+"""Command line: `vgdrift check` and `vgdrift serve`.
+
+Exit codes are a contract with failover scripts: 0 in sync, 1 drift
+(refresh, then go), 2 unsafe, 3 unknown.  argparse's own exit 2 would read
+as "unsafe", so its errors are turned into 3 here."""
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .model import EXIT_UNKNOWN
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, defaults: bool) -> None:
+    p.add_argument("--cache-dir", action="append", metavar="DIR",
+                   help="directory of LVM backup files (repeatable; default /etc/lvm/backup)")
+    p.add_argument("--devices", action="append", metavar="GLOB",
+                   help="candidate devices or image files (repeatable; default every disk "
+                        "and partition in /sys/class/block)")
+    p.add_argument("--vg", action="append", metavar="NAME", help="check only this VG (repeatable)")
+    p.add_argument("--timeout", type=_positive, default=10.0 if defaults else None, metavar="SECONDS",
+                   help="a device not answering within this is unreadable (default 10)")
+
+
+def build_parser(with_serve: bool = True) -> argparse.ArgumentParser:
+    parser = _Parser(prog="vgdrift", description="Is this node's cached LVM metadata still current?")
+    parser.add_argument("--version", action="version", version=f"vgdrift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    check = sub.add_parser("check", help="compare cache and disks once; exit 0/1/2/3",
+                           description="Compare this node's cached VG metadata with the disks. "
+                                       "Exit 0 in sync, 1 drift, 2 unsafe, 3 unknown.")
+    _common(check, defaults=True)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--textfile", metavar="PATH",
+                       help="also write the metrics in node_exporter textfile format to PATH (atomically)")
+    serve = sub.add_parser("serve", help="Prometheus exporter rescanning in the background")
+    _common(serve, defaults=False)
+    if with_serve:   # keeps prometheus_client off the one-shot path
+        from .serve import add_serve_arguments
+        add_serve_arguments(serve)
+    return parser
+
+
+def _check(args) -> int:
+    from .report import render_json, render_text
+    from .scan import ScanOptions, Scanner
+    options = ScanOptions(
+        cache_dirs=tuple(args.cache_dir or ("/etc/lvm/backup",)),
+        device_globs=tuple(args.devices or ()),
+        vgs=tuple(args.vg or ()),
+        timeout=args.timeout)
+    result = Scanner(options, isolation="fork").scan()
+    out = render_json(result) if args.format == "json" else render_text(result)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    code = result.exit_code
+    if args.textfile:
+        from .collector import write_textfile
+        try:
+            write_textfile(args.textfile, result)
+        except Exception as e:  # noqa: BLE001 - one line, never a traceback
+            print(f"vgdrift: cannot write textfile {args.textfile}: {e}", file=sys.stderr)
+            code = EXIT_UNKNOWN
+    for e in result.errors:
+        print(f"vgdrift: {e.message}", file=sys.stderr)
+    for w in result.warnings:
+        print(f"vgdrift: warning: {w.message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser(with_serve="serve" in argv).parse_args(argv)
+    except UsageError as e:
+        print(f"{e} (see --help)", file=sys.stderr)
+        return EXIT_UNKNOWN
+    except SystemExit as e:   # --help and --version
+        return e.code if isinstance(e.code, int) else 0
+    try:
+        if args.command == "check":
+            return _check(args)
+        from .serve import serve_main
+        return serve_main(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_UNKNOWN
+
+
+def main_entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Where PVs may be: candidate devices, other paths to the same disk, and
+which of several paths to one PV to trust.  Reads sysfs and the /dev tree,
+never a device."""
+
+import glob
+import os
+from typing import Iterable, List, Sequence, Tuple
+
+from .diskio import identity
+
+SYS_BLOCK = "/sys/class/block"
+# Never PVs: RAM disks, compressed swap, optical and floppy drives.
+_SKIP_PREFIXES = ("ram", "zram", "sr", "fd")
+
+
+def _read_sys(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def system_devices(sys_block: str = SYS_BLOCK) -> List[str]:
+    """Every disk and partition the kernel knows that has media."""
+    out = []
+    try:
+        names = sorted(os.listdir(sys_block))
+    except OSError:
+        return out
+    for name in names:
+        if name.startswith(_SKIP_PREFIXES):
+            continue
+        if _read_sys(os.path.join(sys_block, name, "size")) in ("", "0"):
+            continue    # unattached loop devices, empty card readers
+        out.append("/dev/" + name.replace("!", "/"))
+    return out
+
+
+def expand_globs(patterns: Sequence[str]) -> List[str]:
+    """Paths matching the patterns: block devices and regular files only."""
+    out = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            if os.path.isdir(path):
+                continue
+            out.append(path)
+    return out
+
+
+def candidates(patterns: Sequence[str]) -> List[Tuple[str, tuple]]:
+    """(path, identity) of each distinct candidate device, first path wins."""
+    paths = expand_globs(patterns) if patterns else system_devices()
+    seen = set()
+    out = []
+    for path in paths:
+        try:
+            ident = identity(path)
+        except OSError:
+            continue
+        if ident not in seen:
+            seen.add(ident)
+            out.append((path, ident))
+    return out
+
+
+def is_dm(path: str) -> bool:
+    real = os.path.realpath(path)
+    return os.path.basename(real).startswith("dm-") or path.startswith("/dev/mapper/")
+
+
+def preferred(paths: Iterable[str], hint_ident) -> List[str]:
+    """Orders paths to one PV: the cached hint first, then device-mapper
+    devices (a multipath map beats its component paths), then by name."""
+    def key(path):
+        try:
+            same = identity(path) == hint_ident
+        except OSError:
+            same = False
+        return (not same, not is_dm(path), path)
+    return sorted(paths, key=key)
+
+
+def _block_name(path: str) -> str:
+    return os.path.basename(os.path.realpath(path))
+
+
+def siblings(path: str, sys_block: str = SYS_BLOCK) -> List[str]:
+    """Other paths to the very same bytes that sysfs can prove without a read:
+    loop devices over the same file and offset, and the component paths of a
+    multipath map (or the map over a component)."""
+    name = _block_name(path)
+    base = os.path.join(sys_block, name)
+    out = []
+    backing = _read_sys(os.path.join(base, "loop", "backing_file"))
+    if backing:
+        key = (backing, _read_sys(os.path.join(base, "loop", "offset")),
+               _read_sys(os.path.join(base, "loop", "sizelimit")))
+        try:
+            names = os.listdir(sys_block)
+        except OSError:
+            names = []
+        for other in sorted(names):
+            if other == name or not other.startswith("loop"):
+                continue
+            ob = os.path.join(sys_block, other, "loop")
+            if (_read_sys(os.path.join(ob, "backing_file")), _read_sys(os.path.join(ob, "offset")),
+                    _read_sys(os.path.join(ob, "sizelimit"))) == key:
+                out.append("/dev/" + other)
+    if _read_sys(os.path.join(base, "dm", "uuid")).startswith("mpath-"):
+        out += ["/dev/" + s for s in sorted(_listdir(os.path.join(base, "slaves")))]
+    for holder in sorted(_listdir(os.path.join(base, "holders"))):
+        if _read_sys(os.path.join(sys_block, holder, "dm", "uuid")).startswith("mpath-"):
+            out.append("/dev/" + holder)
+    return out
+
+
+def _listdir(path: str) -> List[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []

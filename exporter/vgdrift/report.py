@@ -1,0 +1,107 @@
+"""Rendering a CheckResult: the human table and the stable JSON document."""
+
+import json
+import time
+from typing import List, Optional
+
+from . import model as m
+
+JSON_VERSION = 1
+
+_EXPLAIN = {
+    m.IN_SYNC: "cache and disk agree",
+    m.DRIFT: "the VG changed on disk since this node cached it: refresh before activating",
+    m.CACHE_AHEAD: "the disks hold an OLDER version than this node cached (rolled back or wrong disks)",
+    m.CONFLICT: "same seqno, different content: two writers",
+    m.UUID_MISMATCH: "the PVs now carry a different VG (recreated elsewhere)",
+    m.PARTIAL: "some PVs of the VG are not visible on this node",
+    m.MISSING: "no PV of the VG holds it any more, or none is visible",
+    m.INCONSISTENT: "the VG's on-disk copies disagree or one is corrupt",
+    m.UNREADABLE: "the metadata could not be read",
+}
+
+
+def _ts(epoch: Optional[int]) -> str:
+    if not epoch:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch))
+
+
+def _error_json(e: m.ErrorItem) -> dict:
+    return {"reason": e.reason, "where": e.where, "vg": e.vg, "message": e.message}
+
+
+def to_json(result: m.CheckResult) -> dict:
+    vgs = []
+    for vg in result.vgs:
+        c, d = vg.cache, vg.disk
+        vgs.append({
+            "name": vg.name,
+            "uuid": vg.uuid,
+            "state": vg.state,
+            "reason": vg.reason,
+            "cache": {"path": c.path, "seqno": c.seqno, "mtime": c.mtime, "host": c.host,
+                      "description": c.description},
+            "disk": None if d is None else {"seqno": d.seqno, "mtime": d.mtime, "host": d.host,
+                                            "name": d.name, "system_id": d.system_id},
+            "pvs": [{"uuid": p.uuid, "device": p.device, "hint": p.hint, "state": p.state,
+                     "seqno": p.seqno, "error": p.error} for p in vg.pvs],
+            "changes": [{"type": ch.kind, "id": ch.id, "name": ch.name, "old": ch.old, "new": ch.new,
+                         "message": ch.message} for ch in vg.changes],
+            "actions": [{"command": a.command, "reason": a.reason} for a in vg.actions],
+            "duration_seconds": round(vg.duration_seconds, 6),
+        })
+    return {
+        "version": JSON_VERSION,
+        "host": result.host,
+        "duration_seconds": round(result.duration_seconds, 6),
+        "exit_code": result.exit_code,
+        "vgs": vgs,
+        "errors": [_error_json(e) for e in result.errors],
+        "warnings": [_error_json(e) for e in result.warnings],
+        "reads": result.reads,
+        "read_bytes": result.read_bytes,
+    }
+
+
+def render_json(result: m.CheckResult) -> str:
+    return json.dumps(to_json(result), indent=2, sort_keys=False) + "\n"
+
+
+def _pv_count(vg: m.VGReport) -> str:
+    counts = vg.pv_counts()
+    expected = len(vg.pvs) - counts[m.PV_DUPLICATE]
+    text = f"{counts[m.PV_OK]}/{expected}"
+    return text + (f" (+{counts[m.PV_DUPLICATE]} dup)" if counts[m.PV_DUPLICATE] else "")
+
+
+def render_text(result: m.CheckResult) -> str:
+    lines: List[str] = []
+    if not result.vgs:
+        return "no cached VGs: nothing to check\n" if not result.errors else ""
+    if result.vgs:
+        rows = [("VG", "STATE", "CACHED SEQNO", "CACHED MTIME", "DISK SEQNO", "DISK MTIME", "PVS")]
+        for vg in result.vgs:
+            rows.append((vg.name, vg.state, str(vg.cache.seqno), _ts(vg.cache.mtime),
+                         str(vg.disk.seqno) if vg.disk else "-", _ts(vg.disk.mtime if vg.disk else None),
+                         _pv_count(vg)))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    for vg in result.vgs:
+        if vg.state == m.IN_SYNC:
+            continue
+        lines.append("")
+        head = f"{vg.name}: {vg.state}: {_EXPLAIN[vg.state]}"
+        if vg.disk and vg.state in (m.DRIFT, m.CACHE_AHEAD, m.CONFLICT, m.UUID_MISMATCH):
+            head += (f" (cached seqno {vg.cache.seqno} from {vg.cache.host or '?'}, disk seqno "
+                     f"{vg.disk.seqno} written by {vg.disk.host or '?'} at {_ts(vg.disk.mtime)})")
+        lines.append(head)
+        for ch in vg.changes:
+            lines.append(f"  changed: {ch.message}")
+        for pv in vg.pvs:
+            if pv.state != m.PV_OK:
+                lines.append(f"  pv {pv.uuid}: {pv.state}" + (f": {pv.error}" if pv.error else ""))
+        for a in vg.actions:
+            lines.append(f"  run:     {a.command}    # {a.reason}" if a.command else f"  note:    {a.reason}")
+    return "\n".join(lines) + "\n"

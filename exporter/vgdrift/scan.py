@@ -1,0 +1,187 @@
+"""One check, end to end: cache, worker, views, comparison -> CheckResult.
+
+Shared by `vgdrift check` (fork, one shot) and `vgdrift serve` (spawn, a
+Scanner kept across scans that remembers devices whose reads never came
+back, so that a hung path gets at most one outstanding read)."""
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import locate, worker
+from . import model as m
+from .cache import CachedVG, read_cache
+from .compare import FOUND, PVView, compare
+from .diskio import identity
+from .diskscan import HeadObs, Plan, WantedVG
+
+# The worker times each batch of reads out by itself; this is the parent's
+# backstop in case the worker cannot even get that far.
+BACKSTOP_BATCHES = 4
+BACKSTOP_SLACK = 5.0
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    cache_dirs: Tuple[str, ...] = ("/etc/lvm/backup",)
+    device_globs: Tuple[str, ...] = ()
+    vgs: Tuple[str, ...] = ()
+    exclude_vgs: Tuple[str, ...] = ()
+    timeout: float = 10.0
+
+
+def _hint_ident(hint: Optional[str]):
+    try:
+        return identity(hint) if hint else None
+    except OSError:
+        return None
+
+
+def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
+                patterns: Sequence[str]) -> Dict[str, PVView]:
+    """One PVView per PV uuid: the device chosen among duplicates, its copy,
+    or why it could not be seen."""
+    by_uuid: Dict[str, List[HeadObs]] = {}
+    for head in out.heads.values():
+        if head.pv_uuid:
+            by_uuid.setdefault(head.pv_uuid, []).append(head)
+    by_ident = {h.ident: h for h in out.heads.values()}
+    allowed = {p for p in locate.expand_globs(patterns)} if patterns else None
+    views = {}
+    for uuid in set(hints) | set(by_uuid):
+        heads = by_uuid.get(uuid, [])
+        hint = hints.get(uuid)
+        hint_ident = _hint_ident(hint)
+        labelled = [h for h in heads if h.label is not None]
+        if labelled:
+            order = locate.preferred([h.path for h in labelled], hint_ident)
+            chosen = next(h for h in labelled if h.path == order[0])
+            dups = [p for p in order[1:]]
+            for sib in locate.siblings(chosen.path):
+                if sib not in dups and sib != chosen.path and (allowed is None or sib in allowed):
+                    dups.append(sib)
+            views[uuid] = _found_view(uuid, chosen, tuple(dups), out)
+            continue
+        if heads:   # only labels that failed their checksum claim this uuid
+            h = heads[0]
+            views[uuid] = PVView(uuid, m.PV_CORRUPT, h.path, error=h.error, reason=m.REASON_CORRUPT)
+            continue
+        at_hint = by_ident.get(hint_ident) if hint_ident else None
+        if at_hint is not None and at_hint.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
+            views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=at_hint.error, reason=at_hint.reason)
+        elif not out.complete:
+            why = out.error or "the scan did not finish in time"
+            views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=f"{hint or uuid}: {why}",
+                                 reason=m.REASON_TIMEOUT if out.error is None else m.REASON_INTERNAL)
+        else:
+            views[uuid] = PVView(uuid, m.PV_MISSING, None,
+                                 error=f"no device{' matching ' + ', '.join(patterns) if patterns else ''} "
+                                       f"carries PV {uuid}" + (f" (hint {hint})" if hint else ""))
+    return views
+
+
+def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Outcome) -> PVView:
+    if head.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
+        return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=head.error, reason=head.reason)
+    mda = head.mda
+    view = PVView(uuid, FOUND, head.path, dups,
+                  no_mda=mda is None and head.error is None or (mda is not None and mda.ignored),
+                  orphan=mda is not None and not mda.ignored and mda.committed is None,
+                  copy_error=head.error)
+    key = head.text_key
+    if key is None or head.error:
+        return view
+    text = out.texts.get(key)
+    failed = out.text_failures.get(head.ident)
+    if text is not None and text.vg is not None:
+        if failed is not None:
+            # Another PV holds the same committed copy intact: this one's is torn.
+            return PVView(**{**view.__dict__, "copy": text.vg, "copy_error": failed.error})
+        return PVView(**{**view.__dict__, "copy": text.vg})
+    if text is not None and text.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
+        return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=text.error, reason=text.reason)
+    if text is not None:
+        return PVView(**{**view.__dict__, "copy_error": text.error})
+    return PVView(uuid, m.PV_UNREADABLE, head.path, dups,
+                  error=f"{head.path}: metadata text not read in time", reason=m.REASON_TIMEOUT)
+
+
+def _vg_duration(c: CachedVG, views: Dict[str, PVView], out: worker.Outcome) -> float:
+    devices = {v.device for pid, v in views.items() if v.device}
+    stamps = [h.elapsed for h in out.heads.values() if h.path in devices and h.pv_uuid in views]
+    stamps += [t.elapsed for t in out.texts.values() if t.vg is not None and t.vg.id == c.vg.id]
+    return max(stamps, default=0.0)
+
+
+class Scanner:
+    def __init__(self, options: ScanOptions, isolation: str = "spawn"):
+        if isolation not in ("fork", "spawn"):
+            raise ValueError(f"isolation must be fork or spawn, not {isolation!r}")
+        self.options = options
+        self.isolation = isolation
+        self.abandoned: Dict[int, Tuple[object, frozenset]] = {}   # pid -> (Popen or None, idents)
+
+    def _outstanding(self) -> frozenset:
+        """Devices an earlier, abandoned worker is still blocked on."""
+        for pid, (proc, _) in list(self.abandoned.items()):
+            finished = proc.poll() is not None if proc is not None else worker.reap(pid)
+            if finished:
+                del self.abandoned[pid]
+        return frozenset(i for _, idents in self.abandoned.values() for i in idents)
+
+    def select(self, cached: List[CachedVG], errors: List[m.ErrorItem]) -> List[CachedVG]:
+        o = self.options
+        chosen = [c for c in cached if not o.vgs or c.vg.name in o.vgs]
+        for name in o.vgs:
+            if not any(c.vg.name == name for c in cached):
+                errors.append(m.ErrorItem(m.REASON_CACHE, ", ".join(o.cache_dirs),
+                                          f"VG {name} is not in the cache ({', '.join(o.cache_dirs)})", vg=name))
+        return [c for c in chosen if c.vg.name not in o.exclude_vgs]
+
+    def scan(self) -> m.CheckResult:
+        o = self.options
+        started, t0 = time.time(), time.monotonic()
+        cached, errors, warnings = read_cache(o.cache_dirs)
+        chosen = self.select(cached, errors)
+        unknown = bool(errors)
+        reports: List[m.VGReport] = []
+        reads = read_bytes = 0
+        if chosen:
+            plan = Plan(tuple(WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
+                              for c in chosen),
+                        tuple(o.device_globs), o.timeout, self._outstanding())
+            deadline = t0 + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
+            if self.isolation == "fork":
+                out, proc = worker.run_forked(plan, deadline), None
+            else:
+                out, proc = worker.run_spawned(plan, deadline)
+            hung = frozenset(tuple(i) for i in (out.stats or {}).get("hung", ()))
+            hung |= frozenset(i for i, h in out.heads.items() if h.reason == m.REASON_TIMEOUT)
+            alive = proc.poll() is None if proc is not None else not worker.reap(out.pid)
+            if hung and alive:
+                self.abandoned[out.pid] = (proc, hung - plan.skip)
+            if out.error:
+                errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
+                unknown = True
+            hints = {pv.id: pv.device or None for c in chosen for pv in c.vg.pvs}
+            views = build_views(out, hints, o.device_globs)
+            for c in chosen:
+                info = m.CacheInfo(c.path, c.vg.seqno, c.vg.creation_time, c.vg.creation_host, c.vg.description)
+                report = compare(c.vg, info, views, _vg_duration(c, views, out))
+                reports.append(report)
+                for pv in report.pvs:
+                    if pv.state in (m.PV_UNREADABLE, m.PV_CORRUPT) and pv.error:
+                        reason = (views.get(pv.uuid).reason if views.get(pv.uuid) else None) or m.REASON_CORRUPT
+                        if pv.state == m.PV_CORRUPT:
+                            reason = m.REASON_CORRUPT
+                        errors.append(m.ErrorItem(reason, pv.device or pv.hint or pv.uuid, pv.error, vg=c.vg.name))
+                        unknown = unknown or reason == m.REASON_PERMISSION
+            reads = (out.stats or {}).get("reads", 0)
+            read_bytes = (out.stats or {}).get("read_bytes", 0)
+        return m.CheckResult(socket.gethostname(), started, time.monotonic() - t0, tuple(reports),
+                             tuple(errors), reads, read_bytes, unknown, tuple(warnings))
+
+    def close(self) -> None:
+        self.abandoned.clear()

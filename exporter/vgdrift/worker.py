@@ -1,0 +1,174 @@
+"""Device reads in a child process that the parent can abandon.
+
+A thread blocked in an uninterruptible read (a dead path, D state) keeps a
+Python process from exiting even after its main thread returned, and no
+signal frees it.  So every device read happens in a child: it streams its
+observations back over a pipe, and the parent collects until the child says
+it is done or the deadline passes; then it walks away.  An abandoned child
+finishes or dies on its own once the kernel lets its read go.
+
+`check` forks (its process has one thread, forking is cheap); the exporter
+spawns `python -m vgdrift.worker` instead, because forking a process that
+runs an HTTP server's threads can copy a lock some other thread held.
+"""
+
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from . import diskscan
+
+_FRAME = struct.Struct("<I")
+MAX_FRAME = 256 << 20
+
+
+@dataclass
+class Outcome:
+    """What the parent learnt from one worker."""
+    heads: Dict[tuple, diskscan.HeadObs] = field(default_factory=dict)
+    texts: Dict[tuple, diskscan.TextObs] = field(default_factory=dict)
+    text_failures: Dict[tuple, diskscan.TextObs] = field(default_factory=dict)
+    stats: Optional[dict] = None     # set when the worker finished its plan
+    error: Optional[str] = None      # the worker itself failed
+    pid: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.stats is not None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def child_main(plan: diskscan.Plan, fd: int) -> None:
+    def emit(kind, obj):
+        data = pickle.dumps((kind, obj), protocol=pickle.HIGHEST_PROTOCOL)
+        _write_all(fd, _FRAME.pack(len(data)) + data)
+    try:
+        stats = diskscan.run(plan, emit)
+        emit("done", stats)
+    except BaseException as e:  # the parent turns this into a one-line error
+        emit("error", f"{type(e).__name__}: {e}")
+
+
+def _apply(out: Outcome, kind: str, obj) -> None:
+    if kind == "head":
+        out.heads[obj.ident] = obj
+    elif kind == "text":
+        out.texts[obj.key] = obj
+    elif kind == "text_failure":
+        out.text_failures[obj[0]] = obj[1]
+    elif kind == "done":
+        out.stats = obj
+    elif kind == "error":
+        out.error = obj
+
+
+def collect(fd: int, deadline: float, out: Outcome) -> Outcome:
+    """Reads frames until the worker is done, its pipe closes, or the
+    (monotonic) deadline passes."""
+    buf = bytearray()
+    while out.stats is None and out.error is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            if out.stats is None and out.error is None:
+                out.error = "worker exited without finishing"
+            break
+        buf += chunk
+        while len(buf) >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(buf)
+            if size > MAX_FRAME:
+                out.error = "worker sent a malformed frame"
+                return out
+            if len(buf) < _FRAME.size + size:
+                break
+            kind, obj = pickle.loads(bytes(buf[_FRAME.size:_FRAME.size + size]))
+            del buf[:_FRAME.size + size]
+            _apply(out, kind, obj)
+    return out
+
+
+def run_forked(plan: diskscan.Plan, deadline: float) -> Outcome:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(r)
+            # A child stuck in a read must not hold the caller's stdout open:
+            # `out=$(vgdrift check)` would wait for it.
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            child_main(plan, w)
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        out = collect(r, deadline, Outcome(pid=pid))
+    finally:
+        os.close(r)
+    reap(pid)
+    return out
+
+
+def reap(pid: int) -> bool:
+    """True once the child has exited (and is reaped)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == pid
+
+
+def spawn(plan: diskscan.Plan) -> subprocess.Popen:
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen([sys.executable, "-m", "vgdrift.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
+                            env=env, start_new_session=True)
+    try:
+        proc.stdin.write(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+        proc.stdin.close()
+    except OSError:
+        pass  # the worker died at once; collect() reports it
+    return proc
+
+
+def run_spawned(plan: diskscan.Plan, deadline: float):
+    """Returns (Outcome, Popen): keep the Popen to reap an abandoned worker."""
+    proc = spawn(plan)
+    out = collect(proc.stdout.fileno(), deadline, Outcome(pid=proc.pid))
+    proc.stdout.close()
+    proc.poll()
+    return out, proc
+
+
+def main() -> None:
+    plan = pickle.load(sys.stdin.buffer)
+    fd = os.dup(sys.stdout.fileno())
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 1)
+    try:
+        child_main(plan, fd)
+    finally:
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""alerts/: the Prometheus rules pass `promtool check rules` and their
+`promtool test rules` unit tests, every alert is tested (firing with exact
+labels and annotations, and not firing before its `for` elapses), has a
+runbook section, and the example Alertmanager configuration is valid, routes
+by severity and inhibits warnings under criticals.
+
+promtool, amtool and prometheus-alertmanager come from the Debian packages
+prometheus and prometheus-alertmanager; CI installs them, so a missing tool
+is a failure, not a skip."""
+
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALERTS = os.path.join(ROOT, "alerts")
+RULES = os.path.join(ALERTS, "vgdrift.rules.yml")
+RUNBOOK = os.path.join(ALERTS, "RUNBOOK.md")
+AM_CONFIG = os.path.join(ALERTS, "alertmanager.example.yml")
+UNIT_TESTS = sorted(glob.glob(os.path.join(ALERTS, "tests", "*.yml")))
+
+REQUIRED = {
+    "LVMVGMetadataDrift": "warning",
+    "LVMVGMetadataDriftPersistent": "critical",
+    "LVMVGFailoverUnsafe": "critical",
+    "LVMDriftScanFailing": "warning",
+    "LVMDriftExporterDown": "critical",
+    "LVMDriftScanSlow": "warning",
+}
+# Alerts about one VG: their labels carry vg and their description names it.
+VG_ALERTS = {"LVMVGMetadataDrift", "LVMVGMetadataDriftPersistent",
+             "LVMVGFailoverUnsafe"}
+
+# The exporter's metric contract (names are fixed).
+METRICS = {
+    "vgdrift_vg_state", "vgdrift_vg_drift", "vgdrift_vg_seqno",
+    "vgdrift_vg_mtime_seconds", "vgdrift_vg_drift_seconds", "vgdrift_vg_pvs",
+    "vgdrift_vg_info", "vgdrift_vg_scan_duration_seconds",
+    "vgdrift_scan_duration_seconds_bucket", "vgdrift_scan_duration_seconds_sum",
+    "vgdrift_scan_duration_seconds_count", "vgdrift_scans_total",
+    "vgdrift_scan_errors_total", "vgdrift_last_scan_timestamp_seconds",
+    "vgdrift_last_scan_success", "vgdrift_device_reads_total",
+    "vgdrift_device_read_bytes_total", "vgdrift_build_info",
+}
+JOB_SELECTOR = 'job="vgdrift"'
+
+
+def tool(name, package):
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} not found on PATH: install the Debian package "
+                    f"{package} (apt-get install {package}); CI installs it",
+                    pytrace=False)
+    return path
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kw)
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def alert_rules():
+    groups = load(RULES)["groups"]
+    return [r for g in groups for r in g["rules"] if "alert" in r]
+
+
+def parse_duration(text):
+    """Prometheus duration ('1h30m', '90s') -> seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
+             "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", str(text))
+    assert parts and "".join(n + u for n, u in parts) == str(text), text
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def slug(heading):
+    """GitHub's anchor for a Markdown heading."""
+    s = heading.strip().lower()
+    s = re.sub(r"[^\w\- ]", "", s)
+    return s.replace(" ", "-")
+
+
+def runbook_sections():
+    """{anchor: section text} for the runbook's level-2 headings."""
+    with open(RUNBOOK, encoding="utf-8") as f:
+        text = f.read()
+    sections = {}
+    for chunk in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading, _, body = chunk.partition("\n")
+        sections[slug(heading)] = body
+    return sections
+
+
+# --- promtool -------------------------------------------------------------
+
+def test_promtool_check_rules():
+    promtool = tool("promtool", "prometheus")
+    res = run([promtool, "check", "rules", RULES])
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_promtool_unit_tests_pass():
+    promtool = tool("promtool", "prometheus")
+    assert UNIT_TESTS, "no promtool unit tests in alerts/tests/"
+    res = run([promtool, "test", "rules", *UNIT_TESTS])
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_promtool_unit_tests_are_not_vacuous(tmp_path):
+    """A wrong expectation must make `promtool test rules` fail, so the
+    passing run above means something."""
+    promtool = tool("promtool", "prometheus")
+    for path in UNIT_TESTS:
+        doc = load(path)
+        doc["rule_files"] = [os.path.normpath(os.path.join(os.path.dirname(path), f))
+                             for f in doc["rule_files"]]
+        for case in (c for t in doc["tests"] for c in t.get("alert_rule_test", ())):
+            for exp in case.get("exp_alerts") or ():
+                exp["exp_annotations"]["description"] += " (tampered)"
+        bad = tmp_path / os.path.basename(path)
+        bad.write_text(yaml.safe_dump(doc))
+        res = run([promtool, "test", "rules", str(bad)])
+        assert res.returncode != 0, f"tampered {path} still passes"
+
+
+def unit_cases():
+    """(file, test, case) for every alert_rule_test case."""
+    for path in UNIT_TESTS:
+        for test in load(path)["tests"]:
+            for case in test.get("alert_rule_test") or ():
+                yield path, test, case
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_every_alert_has_unit_tests(rule):
+    """Fails when an alert has no firing test (with exact labels and
+    annotations) or no test showing it does not fire before `for` elapses."""
+    name = rule["alert"]
+    firing, quiet = [], []
+    for _, _, case in unit_cases():
+        if case["alertname"] != name:
+            continue
+        t = parse_duration(case["eval_time"])
+        (firing if case.get("exp_alerts") else quiet).append((t, case))
+    assert firing, f"{name}: no promtool test case where it fires"
+    assert quiet, f"{name}: no promtool test case where it does not fire"
+    for _, case in firing:
+        for exp in case["exp_alerts"]:
+            labels = exp.get("exp_labels") or {}
+            annotations = exp.get("exp_annotations") or {}
+            assert labels.get("severity") == rule["labels"]["severity"], (name, labels)
+            assert "job" in labels, (name, labels)
+            if name in VG_ALERTS:
+                assert {"instance", "vg"} <= labels.keys(), (name, labels)
+            assert annotations.keys() == rule["annotations"].keys(), (name, annotations)
+    # A quiet case earlier than a firing one: the pending phase of `for`.
+    assert min(t for t, _ in quiet) < max(t for t, _ in firing), (
+        f"{name}: no quiet case before a firing one (pending, `for` not elapsed)")
+
+
+def test_unit_tests_only_name_existing_alerts():
+    names = {r["alert"] for r in alert_rules()}
+    unknown = {c["alertname"] for _, _, c in unit_cases()} - names
+    assert not unknown, f"unit tests for alerts that do not exist: {unknown}"
+
+
+# --- the rules themselves -------------------------------------------------
+
+def test_one_group_with_the_required_alerts():
+    groups = load(RULES)["groups"]
+    assert len(groups) == 1
+    severities = {r["alert"]: r["labels"]["severity"] for r in alert_rules()}
+    for name, severity in REQUIRED.items():
+        assert severities.get(name) == severity, name
+    assert len(severities) == len(alert_rules()), "duplicate alert names"
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_shape(rule):
+    name = rule["alert"]
+    assert parse_duration(rule["for"]) > 0
+    assert rule["labels"]["severity"] in ("warning", "critical")
+    ann = rule["annotations"]
+    assert ann["summary"].strip()
+    assert "$labels.instance" in ann["description"], name
+    if name in VG_ALERTS:
+        assert "$labels.vg" in ann["description"], name
+    url = ann["runbook_url"]
+    assert re.fullmatch(r"https://\S+/alerts/RUNBOOK\.md#[a-z0-9-]+", url), url
+    anchor = url.rsplit("#", 1)[1]
+    assert anchor == slug(name)
+    assert anchor in runbook_sections(), f"no RUNBOOK.md section for {name}"
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alert_selects_the_job_and_known_metrics(rule):
+    """Every selector carries job="vgdrift" (the documented thing to adjust)
+    and only metrics of the exporter's contract (or up) are used."""
+    expr = rule["expr"]
+    selectors = re.findall(r"\b(vgdrift_\w+|up)\s*(\{[^}]*\})?", expr)
+    assert selectors, expr
+    for metric, matchers in selectors:
+        assert metric == "up" or metric in METRICS, metric
+        assert JOB_SELECTOR in matchers.replace(" ", ""), (rule["alert"], metric)
+
+
+def test_exporter_down_covers_down_and_absent():
+    rule = next(r for r in alert_rules() if r["alert"] == "LVMDriftExporterDown")
+    expr = rule["expr"].replace(" ", "")
+    assert 'up{job="vgdrift"}==0' in expr
+    assert 'absent(up{job="vgdrift"})' in expr
+
+
+def test_thresholds_and_selector_are_documented():
+    with open(RULES, encoding="utf-8") as f:
+        header = f.read().split("\ngroups:", 1)[0]
+    assert JOB_SELECTOR in header and "absent(" in header
+    for rule in alert_rules():
+        assert rule["alert"] in header, f"{rule['alert']} not in the header table"
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_runbook_section_content(rule):
+    body = runbook_sections()[slug(rule["alert"])]
+    for part in ("What it means for a failover", "Confirm", "Fix",
+                 "Safe to fail over when"):
+        assert f"**{part}" in body, (rule["alert"], part)
+    assert "vgdrift check --vg VG" in body, rule["alert"]
+
+
+def test_runbook_explains_every_unsafe_state():
+    body = runbook_sections()["lvmvgfailoverunsafe"]
+    for state in ("cache_ahead", "conflict", "uuid_mismatch", "partial",
+                  "missing", "inconsistent", "unreadable"):
+        assert f"| `{state}` |" in body, state
+    rule = next(r for r in alert_rules() if r["alert"] == "LVMVGFailoverUnsafe")
+    states = re.search(r'state=~"([^"]+)"', rule["expr"]).group(1).split("|")
+    assert sorted(states) == sorted(["cache_ahead", "conflict", "uuid_mismatch",
+                                     "partial", "missing", "inconsistent",
+                                     "unreadable"])
+
+
+# --- Alertmanager example -------------------------------------------------
+
+def test_alertmanager_config_is_valid():
+    """amtool check-config when amtool is there, else load it in the daemon."""
+    amtool = shutil.which("amtool")
+    if amtool:
+        res = run([amtool, "check-config", AM_CONFIG])
+        assert res.returncode == 0, res.stdout + res.stderr
+    else:
+        with alertmanager(AM_CONFIG):
+            pass
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_alertmanager_routes_by_severity(rule):
+    amtool = tool("amtool", "prometheus-alertmanager")
+    labels = {"alertname": rule["alert"], "job": "vgdrift",
+              "instance": "node-b:9867", **rule["labels"]}
+    expected = {"critical": "vgdrift-pager", "warning": "vgdrift-ticket"}
+    res = run([amtool, "config", "routes", "test", f"--config.file={AM_CONFIG}",
+               *(f"{k}={v}" for k, v in labels.items())])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.split() == [expected[rule["labels"]["severity"]]]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class alertmanager:
+    """prometheus-alertmanager on a free 127.0.0.1 port, no clustering,
+    its state in a temporary directory; fails unless it becomes ready."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def __enter__(self):
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if binary is None:
+            pytest.fail("prometheus-alertmanager not found: apt-get install "
+                        "prometheus-alertmanager; CI installs it", pytrace=False)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = open(os.path.join(self.tmp.name, "log"), "w+")
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={self.config}",
+             f"--storage.path={self.tmp.name}",
+             f"--web.listen-address={self.url[len('http://'):]}",
+             "--cluster.listen-address="],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.__exit__(None, None, None)
+        pytest.fail(f"alertmanager did not start with {self.config}:\n{self.output}")
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.seek(0)
+        self.output = self.log.read()
+        self.log.close()
+        self.tmp.cleanup()
+
+    def api(self, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+
+def test_alertmanager_starts_and_critical_inhibits_warning():
+    """The daemon loads the example; a critical vgdrift alert mutes the
+    warning of the same instance and VG, nothing else."""
+    base = {"job": "vgdrift", "instance": "node-b:9867"}
+    sent = [
+        {"alertname": "LVMVGMetadataDriftPersistent", "severity": "critical",
+         "vg": "data", "state": "drift", **base},
+        {"alertname": "LVMVGMetadataDrift", "severity": "warning",
+         "vg": "data", "state": "drift", **base},
+        {"alertname": "LVMVGMetadataDrift", "severity": "warning",
+         "vg": "logs", "state": "drift", **base},
+        {"alertname": "LVMVGMetadataDrift", "severity": "warning",
+         "vg": "data", "state": "drift", **base, "instance": "node-c:9867"},
+        {"alertname": "LVMDriftExporterDown", "severity": "critical",
+         "job": "vgdrift", "instance": "node-d:9867"},
+        {"alertname": "LVMDriftScanFailing", "severity": "warning",
+         "job": "vgdrift", "instance": "node-d:9867"},
+    ]
+    expected = {  # (alertname, instance, vg) -> suppressed?
+        ("LVMVGMetadataDriftPersistent", "node-b:9867", "data"): False,
+        ("LVMVGMetadataDrift", "node-b:9867", "data"): True,
+        ("LVMVGMetadataDrift", "node-b:9867", "logs"): False,
+        ("LVMVGMetadataDrift", "node-c:9867", "data"): False,
+        ("LVMDriftExporterDown", "node-d:9867", None): False,
+        ("LVMDriftScanFailing", "node-d:9867", None): True,
+    }
+    with alertmanager(AM_CONFIG) as am:
+        am.api("/api/v2/alerts", [{"labels": labels} for labels in sent])
+        deadline = time.monotonic() + 10
+        while True:
+            got = {(a["labels"]["alertname"], a["labels"]["instance"],
+                    a["labels"].get("vg")): a["status"]["state"] == "suppressed"
+                   for a in am.api("/api/v2/alerts")}
+            if got == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert got == expected

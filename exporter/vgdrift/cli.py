@@ -76,11 +76,11 @@ def _check(args) -> int:
     sys.stdout.flush()
     code = result.exit_code
     if args.textfile:
-        from .collector import write_textfile
+        from .collector import TextfileError, write_textfile
         try:
             write_textfile(args.textfile, result)
-        except Exception as e:  # noqa: BLE001 - one line, never a traceback
-            print(f"vgdrift: cannot write textfile {args.textfile}: {e}", file=sys.stderr)
+        except TextfileError as e:
+            print(f"vgdrift: {e}", file=sys.stderr)
             code = EXIT_UNKNOWN
     for e in result.errors:
         print(f"vgdrift: {e.message}", file=sys.stderr)

@@ -1,0 +1,308 @@
+"""`vgdrift serve`: the Prometheus exporter process.
+
+A background thread rescans every interval with one long-lived Scanner
+(spawned workers, so a hung disk never blocks the server); scrapes serve the
+last completed scan.  SIGTERM/SIGINT stop promptly, even in the middle of a
+scan; SIGHUP reloads the config and web config files, keeping the old ones
+if the new ones are invalid.
+"""
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+
+from . import model
+from .collector import ScanStats, VgdriftCollector
+from .config import (ConfigError, ServeConfig, check_listen_address, check_log_format,
+                     check_log_level, check_telemetry_path, load_config, parse_duration)
+from .logs import setup_logging
+from .server import Settings, make_server
+from .webconfig import load_web_config
+
+log = logging.getLogger("vgdrift.serve")
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1      # could not listen, or the server died
+EXIT_CONFIG = model.EXIT_UNKNOWN   # invalid configuration at start: 3, as cli.py's usage errors
+
+STOP_GRACE = 1.0      # seconds a running scan gets to finish when stopping
+
+ScannerFactory = Callable[[ServeConfig], Any]   # -> object with scan() and close()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The serve-only flags.  Defaults are None so that a flag that was not
+    given does not override the config file; the real defaults live in
+    config.ServeConfig."""
+    add = parser.add_argument
+    add("--web.listen-address", dest="web_listen_address", metavar="[HOST]:PORT",
+        type=_flag(check_listen_address), help="address to listen on (default :9867)")
+    add("--web.telemetry-path", dest="web_telemetry_path", metavar="PATH",
+        type=_flag(check_telemetry_path), help="path of the metrics (default /metrics)")
+    add("--web.config.file", dest="web_config_file", metavar="FILE",
+        help="exporter-toolkit web config file: TLS and basic auth")
+    add("--config.file", dest="config_file", metavar="FILE", help="YAML configuration file")
+    add("--log.level", dest="log_level", metavar="{debug,info,warn,error}",
+        type=_flag(check_log_level), help="log level (default info)")
+    add("--log.format", dest="log_format", metavar="{logfmt,json}",
+        type=_flag(check_log_format), help="log format (default logfmt)")
+    add("--scan.interval", dest="scan_interval", metavar="DURATION",
+        type=_flag(parse_duration), help="time between scans, e.g. 30s, 1m (default 30s)")
+
+
+def _flag(check: Callable[[Any], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = check.__name__
+    return parse
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    """Entry point for `vgdrift serve` (called by cli.py)."""
+    try:
+        config = load_config(args)
+    except ConfigError as e:
+        print("vgdrift serve: %s" % e, file=sys.stderr)
+        return EXIT_CONFIG
+    return run_serve(config, reload_config=lambda: load_config(args))
+
+
+def default_scanner(config: ServeConfig) -> Any:
+    # Imported here so that the exporter's other modules do not depend on
+    # the disk side being importable (and tests can inject a fake).
+    from .scan import Scanner
+    return Scanner(scan_options(config), isolation="spawn")
+
+
+def scan_options(config: ServeConfig) -> Any:
+    from .scan import ScanOptions
+    return ScanOptions(cache_dirs=config.cache_dirs, device_globs=config.device_globs,
+                       vgs=config.vgs, exclude_vgs=config.exclude_vgs, timeout=config.timeout)
+
+
+def build_registry(stats: ScanStats) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(VgdriftCollector(stats))
+    # process_* come from /proc/self: no disk I/O, and they show a leaking
+    # or fd-hungry exporter.
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_scanner,
+              reload_config: Optional[Callable[[], ServeConfig]] = None) -> int:
+    """Run the exporter until SIGTERM/SIGINT; returns the exit status.
+
+    Must run in the main thread (signal handling).  `reload_config` is what
+    SIGHUP calls to get the new configuration.
+    """
+    setup_logging(config.log_level, config.log_format)
+    try:
+        web = load_web_config(config.web_config_file)
+    except ConfigError as e:
+        print("vgdrift serve: %s" % e, file=sys.stderr)
+        return EXIT_CONFIG
+    stats = ScanStats()
+    try:
+        server = make_server(config.listen_address, build_registry(stats), lambda: stats.ready,
+                             Settings(config.telemetry_path, web))
+    except (OSError, ValueError) as e:
+        print("vgdrift serve: cannot listen on %s: %s"
+              % (config.listen_address, getattr(e, "strerror", None) or e), file=sys.stderr)
+        return EXIT_RUNTIME
+
+    try:
+        signals = _SignalPipe((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+    except BaseException:
+        server.server_close()
+        raise
+    loop = ScanLoop(stats, scanner_factory, config)
+    http = threading.Thread(target=_serve_http, args=(server, signals), name="vgdrift-http-accept",
+                            daemon=True)
+    status = EXIT_OK
+    try:
+        log.info("listening", extra={"address": config.listen_address,
+                                     "tls": web.ssl_context is not None,
+                                     "telemetry_path": config.telemetry_path})
+        http.start()
+        loop.start()
+        while True:
+            signum = signals.wait()
+            if signum == signal.SIGHUP:
+                config = _reload(config, reload_config, server, loop)
+                continue
+            if signum == _SignalPipe.SERVER_DIED:
+                status = EXIT_RUNTIME
+            else:
+                log.info("stopping", extra={"signal": signal.Signals(signum).name})
+            break
+    finally:
+        signals.close()
+        if http.is_alive():
+            server.shutdown()
+        server.server_close()
+        loop.stop(STOP_GRACE)
+    return status
+
+
+def _serve_http(server: Any, signals: "_SignalPipe") -> None:
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except Exception:
+        log.error("HTTP server failed", exc_info=True)
+        signals.poke(_SignalPipe.SERVER_DIED)
+
+
+def _reload(current: ServeConfig, reload_config: Optional[Callable[[], ServeConfig]],
+            server: Any, loop: "ScanLoop") -> ServeConfig:
+    if reload_config is None:
+        log.warning("SIGHUP ignored: no configuration source to reload")
+        return current
+    try:
+        new = reload_config()
+        web = load_web_config(new.web_config_file)
+    except ConfigError as e:
+        log.error("reload failed, keeping the previous configuration", extra={"err": str(e)})
+        return current
+    if new.listen_address != current.listen_address:
+        log.warning("web.listen_address changes need a restart",
+                    extra={"address": current.listen_address, "ignored": new.listen_address})
+        new = dataclasses.replace(new, listen_address=current.listen_address)
+    setup_logging(new.log_level, new.log_format)
+    server.settings = Settings(new.telemetry_path, web)
+    loop.update(new)
+    log.info("configuration reloaded", extra={"file": new.config_file or ""})
+    return new
+
+
+class ScanLoop(threading.Thread):
+    """Scans every `interval`, one scan at a time, with a Scanner rebuilt
+    only when the scan options change.  Only this thread touches the Scanner."""
+
+    def __init__(self, stats: ScanStats, factory: ScannerFactory, config: ServeConfig) -> None:
+        super().__init__(name="vgdrift-scan", daemon=True)
+        self._stats = stats
+        self._factory = factory
+        self._config = config
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._scanner: Any = None
+        self._scanner_key: Any = None
+        self._states: Dict[str, str] = {}
+
+    def update(self, config: ServeConfig) -> None:
+        """New configuration: applied before the next scan, which starts now
+        (or right after the one running)."""
+        self._config = config
+        self._wake.set()
+
+    def stop(self, grace: float) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self.ident is None:
+            return                      # never started
+        self.join(grace)
+        if self.is_alive():
+            # A scan is stuck past the grace time; closing the Scanner under
+            # it is not safe, and this daemon thread dies with the process.
+            log.warning("abandoning the running scan")
+        elif self._scanner is not None:
+            self._scanner.close()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            config = self._config
+            started = time.monotonic()
+            self._scan(config)
+            self._wake.wait(max(0.0, started + config.interval - time.monotonic()))
+            self._wake.clear()
+
+    def _scan(self, config: ServeConfig) -> None:
+        wall, t0 = time.time(), time.monotonic()
+        try:
+            key = _scan_key(config)
+            if self._scanner is None or key != self._scanner_key:
+                if self._scanner is not None:
+                    self._scanner.close()
+                    self._scanner = None
+                self._scanner, self._scanner_key = self._factory(config), key
+            result = self._scanner.scan()
+        except Exception:
+            # Scanner.scan() does not raise for bad input, so this is a bug;
+            # keep serving and count it.
+            log.error("scan failed", exc_info=True)
+            self._stats.record_failure(wall, time.monotonic() - t0)
+            return
+        if self._stopping.is_set():
+            return
+        self._stats.record(result)
+        self._log_result(result)
+
+    def _log_result(self, result: model.CheckResult) -> None:
+        for vg in result.vgs:
+            before = self._states.get(vg.name)
+            if before != vg.state:
+                level = logging.INFO if vg.state == model.IN_SYNC else logging.WARNING
+                log.log(level, "VG state", extra={"vg": vg.name, "state": vg.state,
+                                                  "previous": before or "", "reason": vg.reason or ""})
+        self._states = {vg.name: vg.state for vg in result.vgs}
+        for err in result.errors:
+            log.debug("scan error", extra={"reason": err.reason, "where": err.where, "err": err.message})
+        log.debug("scan finished", extra={"vgs": len(result.vgs), "errors": len(result.errors),
+                                          "duration_seconds": round(result.duration_seconds, 6),
+                                          "success": result.success})
+
+
+def _scan_key(config: ServeConfig) -> tuple:
+    return (config.cache_dirs, config.device_globs, config.vgs, config.exclude_vgs, config.timeout)
+
+
+class _SignalPipe:
+    """Signals delivered as bytes on a pipe (signal.set_wakeup_fd).
+
+    The main thread just blocks reading the pipe: no work happens inside a
+    signal handler, and no Event can deadlock against one.
+    """
+
+    SERVER_DIED = 0     # not a signal number: poked by the HTTP thread
+
+    def __init__(self, signums: tuple) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._w, False)
+        self._old_wakeup = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, _ignore) for s in signums}
+        self._signums = set(signums) | {self.SERVER_DIED}
+
+    def wait(self) -> int:
+        while True:
+            for byte in os.read(self._r, 1):
+                if byte in self._signums:
+                    return byte
+
+    def poke(self, value: int) -> None:
+        try:
+            os.write(self._w, bytes([value]))
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for signum, handler in self._old.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._old_wakeup)
+        os.close(self._r)
+        os.close(self._w)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    """The real handling happens in the main loop, woken by the pipe."""

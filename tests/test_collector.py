@@ -1,0 +1,190 @@
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from samples import STARTED, T0, all_states_result, vg_report
+from vgdrift import model
+from vgdrift.collector import (SCAN_DURATION_BUCKETS, ScanStats, TextfileError, VgdriftCollector,
+                               render_textfile, write_textfile)
+from vgdrift.serve import build_registry
+
+GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
+
+
+def registry_for(*results):
+    stats = ScanStats()
+    for r in results:
+        stats.record(r)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(VgdriftCollector(stats, version="0.0.0-test", python="3.9.0"))
+    return registry, stats
+
+
+def value(registry, name, **labels):
+    return registry.get_sample_value(name, labels)
+
+
+def test_every_vg_state_is_exported():
+    registry, _ = registry_for(all_states_result())
+    for current in model.VG_STATES:
+        vg = "vg_" + current
+        for s in model.VG_STATES:
+            assert value(registry, "vgdrift_vg_state", vg=vg, state=s) == (1 if s == current else 0)
+        assert value(registry, "vgdrift_vg_drift", vg=vg) == (1 if current in model.DRIFT_STATES else 0)
+        assert value(registry, "vgdrift_vg_seqno", vg=vg, source="cache") == 10
+        assert value(registry, "vgdrift_vg_mtime_seconds", vg=vg, source="cache") == T0
+        assert value(registry, "vgdrift_vg_scan_duration_seconds", vg=vg) == 0.004
+        report = vg_report(current)
+        for s in model.PV_STATES:
+            assert value(registry, "vgdrift_vg_pvs", vg=vg, state=s) == report.pv_counts()[s]
+        if report.disk is None:
+            assert value(registry, "vgdrift_vg_seqno", vg=vg, source="disk") is None
+            assert value(registry, "vgdrift_vg_mtime_seconds", vg=vg, source="disk") is None
+        else:
+            assert value(registry, "vgdrift_vg_seqno", vg=vg, source="disk") == report.disk.seqno
+            assert value(registry, "vgdrift_vg_mtime_seconds", vg=vg, source="disk") == report.disk.mtime
+        info = dict(vg=vg, vg_uuid="UUID-" + vg, cache_host="nodeb",
+                    disk_host="" if report.disk is None else "nodea", system_id=report.system_id)
+        assert value(registry, "vgdrift_vg_info", **info) == 1
+
+
+def test_drift_seconds_only_while_drifted():
+    registry, _ = registry_for(all_states_result())
+    assert value(registry, "vgdrift_vg_drift_seconds", vg="vg_drift") == 300
+    assert value(registry, "vgdrift_vg_drift_seconds", vg="vg_cache_ahead") == -60
+    assert value(registry, "vgdrift_vg_drift_seconds", vg="vg_uuid_mismatch") == 7
+    for s in (model.IN_SYNC, model.PARTIAL, model.MISSING, model.INCONSISTENT, model.UNREADABLE):
+        assert value(registry, "vgdrift_vg_drift_seconds", vg="vg_" + s) == 0
+
+
+def test_scan_counters_accumulate():
+    first = all_states_result()
+    second = all_states_result(duration_seconds=12.0, errors=(
+        model.ErrorItem(model.REASON_CACHE, "/etc/lvm/backup/x", "garbage"),
+        model.ErrorItem("something_new", "?", "unexpected reason")), reads=4, read_bytes=100,
+        unknown=True)
+    registry, _ = registry_for(first, second)
+    assert value(registry, "vgdrift_scans_total") == 2
+    assert value(registry, "vgdrift_scan_errors_total", reason="io_error") == 2
+    assert value(registry, "vgdrift_scan_errors_total", reason="timeout") == 1
+    assert value(registry, "vgdrift_scan_errors_total", reason="cache") == 1
+    assert value(registry, "vgdrift_scan_errors_total", reason="internal") == 1   # unknown reason
+    assert value(registry, "vgdrift_scan_errors_total", reason="something_new") is None
+    assert value(registry, "vgdrift_device_reads_total") == 40
+    assert value(registry, "vgdrift_device_read_bytes_total") == 36 * 4096 + 100
+    assert value(registry, "vgdrift_scan_duration_seconds_count") == 2
+    assert value(registry, "vgdrift_scan_duration_seconds_sum") == pytest.approx(12.042)
+    assert value(registry, "vgdrift_scan_duration_seconds_bucket", le="0.05") == 1
+    assert value(registry, "vgdrift_scan_duration_seconds_bucket", le="10.0") == 1
+    assert value(registry, "vgdrift_scan_duration_seconds_bucket", le="30.0") == 2
+    assert value(registry, "vgdrift_scan_duration_seconds_bucket", le="+Inf") == 2
+    assert value(registry, "vgdrift_last_scan_timestamp_seconds") == STARTED + 12.0
+    assert value(registry, "vgdrift_last_scan_success") == 0
+
+
+def test_before_the_first_scan():
+    registry, stats = registry_for()
+    assert not stats.ready
+    assert value(registry, "vgdrift_scans_total") == 0
+    for reason in model.ERROR_REASONS:
+        assert value(registry, "vgdrift_scan_errors_total", reason=reason) == 0
+    assert value(registry, "vgdrift_build_info", version="0.0.0-test", python="3.9.0") == 1
+    assert value(registry, "vgdrift_last_scan_timestamp_seconds") is None
+    assert b"vgdrift_vg_state{" not in generate_latest(registry)
+
+
+def test_failed_scan_keeps_the_previous_vgs():
+    registry, stats = registry_for(all_states_result())
+    stats.record_failure(STARTED + 60, 0.5)
+    assert stats.ready
+    assert value(registry, "vgdrift_last_scan_success") == 0
+    assert value(registry, "vgdrift_last_scan_timestamp_seconds") == STARTED + 60.5
+    assert value(registry, "vgdrift_scan_errors_total", reason="internal") == 1
+    assert value(registry, "vgdrift_vg_drift", vg="vg_drift") == 1
+
+
+def test_duplicate_vg_names_keep_the_first():
+    result = all_states_result(vgs=(vg_report(model.DRIFT, name="vg0"),
+                                    vg_report(model.IN_SYNC, name="vg0")))
+    registry, _ = registry_for(result)
+    assert value(registry, "vgdrift_vg_state", vg="vg0", state="drift") == 1
+    assert generate_latest(registry).count(b'vgdrift_vg_drift{vg="vg0"}') == 1
+
+
+def test_describe_names_every_family():
+    stats = ScanStats()
+    stats.record(all_states_result())
+    collector = VgdriftCollector(stats)
+    described = {m.name for m in collector.describe()}
+    collected = {m.name for m in collector.collect()}
+    assert described == collected
+    registry = CollectorRegistry()
+    registry.register(collector)
+    with pytest.raises(ValueError):      # names known up front: duplicates are refused
+        registry.register(VgdriftCollector(ScanStats()))
+
+
+def test_bucket_bounds_cover_1ms_to_60s():
+    assert SCAN_DURATION_BUCKETS[0] == 0.001 and SCAN_DURATION_BUCKETS[-1] == 60
+    assert list(SCAN_DURATION_BUCKETS) == sorted(set(SCAN_DURATION_BUCKETS))
+
+
+def golden_exposition():
+    registry, _ = registry_for(all_states_result())
+    return generate_latest(registry)
+
+
+def test_golden_exposition():
+    text = golden_exposition()
+    if os.environ.get("VGDRIFT_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_bytes(text)
+    assert text.decode() == GOLDEN.read_text()
+
+
+def promtool_check(text: bytes):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is required (apt install prometheus)"
+    proc = subprocess.run([promtool, "check", "metrics"], input=text,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    assert proc.returncode == 0, proc.stdout.decode()
+    assert proc.stdout.strip() == b"", proc.stdout.decode()     # no lint warnings either
+
+
+def test_promtool_accepts_the_golden_file():
+    promtool_check(GOLDEN.read_bytes())
+
+
+def test_promtool_accepts_the_serve_registry():
+    stats = ScanStats()
+    stats.record(all_states_result())
+    promtool_check(generate_latest(build_registry(stats)))
+
+
+def test_write_textfile(tmp_path):
+    target = tmp_path / "vgdrift.prom"
+    target.write_text("old")
+    result = all_states_result()
+    write_textfile(str(target), result)
+    assert target.read_bytes() == render_textfile(result)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert os.listdir(tmp_path) == ["vgdrift.prom"]          # no temp file left
+
+
+@pytest.mark.parametrize("make_target", [
+    lambda d: d / "missing-dir" / "vgdrift.prom",
+    lambda d: (d / "a-directory").mkdir() or d / "a-directory",
+])
+def test_write_textfile_failure_is_one_line(tmp_path, make_target):
+    target = make_target(tmp_path)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(TextfileError) as err:
+        write_textfile(str(target), all_states_result())
+    message = str(err.value)
+    assert "\n" not in message and str(target) in message
+    assert sorted(os.listdir(tmp_path)) == before

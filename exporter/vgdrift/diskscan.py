@@ -224,6 +224,7 @@ class DiskScan:
         self.scanned = False
         self.wanted = frozenset(u for vg in plan.vgs for u, _ in vg.pvs)
         self.vg_ids = frozenset(vg.id for vg in plan.vgs)
+        self._allowed: Optional[FrozenSet[tuple]] = None
 
     def count(self, dev: Device) -> None:
         with self.lock:
@@ -249,7 +250,10 @@ class DiskScan:
         for fut in pending:
             ident, path = futures[fut]
             self._timeout(ident, path, f"no answer within {self.plan.timeout:g}s")
-        return [f.result() for f in done]
+        # In submission order (hinted devices first, in cache order), not the
+        # order of the `done` set: which PV a shared copy is read from must
+        # not depend on thread timing, or one disk state gets two answers.
+        return [f.result() for f in futures if f in done]
 
     def _timeout(self, ident, path, why):
         self.hung.add(ident)
@@ -334,9 +338,24 @@ class DiskScan:
                 out.append((path, ident))
         return out
 
+    def allowed(self) -> Optional[FrozenSet[tuple]]:
+        """Identities of the devices the patterns name (None: no patterns)."""
+        if not self.plan.patterns:
+            return None
+        if self._allowed is None:
+            self._allowed = frozenset(i for _, i in locate.candidates(self.plan.patterns))
+        return self._allowed
+
     def find(self, uuids: FrozenSet[str], hints) -> None:
         """Hinted devices first; the candidate scan only for what is left."""
-        self.read_heads(self._targets(hints), HEAD_READ, None)
+        # Hints are names on some node: the on-disk copy's are the writer's.
+        # With --devices, a hinted name outside those devices is not ours to
+        # read (on a shared host it may be the other node's path to the PV).
+        allowed = self.allowed()
+        targets = self._targets(hints)
+        if allowed is not None:
+            targets = [(p, i) for p, i in targets if i in allowed]
+        self.read_heads(targets, HEAD_READ, None)
         missing = uuids - set(self.located())
         if missing and not self.scanned:
             self.scanned = True

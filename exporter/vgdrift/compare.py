@@ -93,7 +93,7 @@ def changes(cache: VGMeta, disk: VGMeta) -> Tuple[m.Change, ...]:
             out.append(m.Change("lv_status_changed", f"LV {d.name} status changed from "
                                 f"{', '.join(lv.status)} to {', '.join(d.status)}", id=lid, name=d.name,
                                 old=list(lv.status), new=list(d.status)))
-    if not out and cache.content != disk.content:
+    if not out and cache.digest != disk.digest:
         out.append(m.Change("metadata_changed", f"VG metadata committed again (seqno {cache.seqno} -> "
                             f"{disk.seqno}) with no change to names, sizes, PVs or tags",
                             id=disk.id, name=disk.name, old=cache.seqno, new=disk.seqno))
@@ -216,14 +216,14 @@ def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
         if found and all(v.no_mda for v in found):
             return done(m.PARTIAL, "no_metadata")
         return done(m.MISSING, "not_found" if not found else "removed")
-    keys = {(c.seqno, c.content) for c in mine}
+    keys = {(c.seqno, c.digest) for c in mine}
     listed_orphans = [v for v in relevant if v.status == FOUND and (v.orphan or (
         v.copy is not None and v.copy.id != cache.id))]
     if len(keys) > 1 or corrupt or listed_orphans:
         return done(m.INCONSISTENT, m.REASON_CORRUPT if corrupt else "copies_disagree")
     if disk.seqno < cache.seqno:
         return done(m.CACHE_AHEAD, "seqno")
-    if disk.seqno == cache.seqno and disk.content != cache.content:
+    if disk.seqno == cache.seqno and disk.digest != cache.digest:
         return done(m.CONFLICT, "content")
     if any(v.status == m.PV_MISSING for v in relevant):
         return done(m.PARTIAL, "pv_missing")

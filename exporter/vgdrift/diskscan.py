@@ -15,7 +15,7 @@ from threading import Lock
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from . import locate, ondisk
-from .diskio import Device, DeviceError, identity
+from .diskio import Device, DeviceError
 from .textmeta import TextError, VGMeta, parse_vg
 
 # The label sits in sectors 0-3 and the first metadata area's header at
@@ -325,18 +325,7 @@ class DiskScan:
     # --- phases ----------------------------------------------------------
 
     def _targets(self, paths) -> List[Tuple[str, tuple]]:
-        out, seen = [], set(self.heads)
-        for path in paths:
-            if not path:
-                continue
-            try:
-                ident = identity(path)
-            except OSError:
-                continue
-            if ident not in seen:
-                seen.add(ident)
-                out.append((path, ident))
-        return out
+        return locate.distinct(paths, self.heads)
 
     def allowed(self) -> Optional[FrozenSet[tuple]]:
         """Identities of the devices the patterns name (None: no patterns)."""

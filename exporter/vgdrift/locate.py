@@ -48,12 +48,14 @@ def expand_globs(patterns: Sequence[str]) -> List[str]:
     return out
 
 
-def candidates(patterns: Sequence[str]) -> List[Tuple[str, tuple]]:
-    """(path, identity) of each distinct candidate device, first path wins."""
-    paths = expand_globs(patterns) if patterns else system_devices()
-    seen = set()
+def distinct(paths: Iterable[str], seen=()) -> List[Tuple[str, tuple]]:
+    """(path, identity) of each device not in `seen`; the first path of a
+    device wins, paths that do not exist are dropped."""
+    seen = set(seen)
     out = []
     for path in paths:
+        if not path:
+            continue
         try:
             ident = identity(path)
         except OSError:
@@ -62,6 +64,11 @@ def candidates(patterns: Sequence[str]) -> List[Tuple[str, tuple]]:
             seen.add(ident)
             out.append((path, ident))
     return out
+
+
+def candidates(patterns: Sequence[str]) -> List[Tuple[str, tuple]]:
+    """(path, identity) of each distinct candidate device."""
+    return distinct(expand_globs(patterns) if patterns else system_devices())
 
 
 def is_dm(path: str) -> bool:
@@ -85,34 +92,54 @@ def _block_name(path: str) -> str:
     return os.path.basename(os.path.realpath(path))
 
 
-def siblings(path: str, sys_block: str = SYS_BLOCK) -> List[str]:
-    """Other paths to the very same bytes that sysfs can prove without a read:
-    loop devices over the same file and offset, and the component paths of a
-    multipath map (or the map over a component)."""
-    name = _block_name(path)
-    base = os.path.join(sys_block, name)
-    out = []
-    backing = _read_sys(os.path.join(base, "loop", "backing_file"))
-    if backing:
-        key = (backing, _read_sys(os.path.join(base, "loop", "offset")),
-               _read_sys(os.path.join(base, "loop", "sizelimit")))
-        try:
-            names = os.listdir(sys_block)
-        except OSError:
-            names = []
-        for other in sorted(names):
-            if other == name or not other.startswith("loop"):
-                continue
-            ob = os.path.join(sys_block, other, "loop")
-            if (_read_sys(os.path.join(ob, "backing_file")), _read_sys(os.path.join(ob, "offset")),
-                    _read_sys(os.path.join(ob, "sizelimit"))) == key:
-                out.append("/dev/" + other)
-    if _read_sys(os.path.join(base, "dm", "uuid")).startswith("mpath-"):
-        out += ["/dev/" + s for s in sorted(_listdir(os.path.join(base, "slaves")))]
-    for holder in sorted(_listdir(os.path.join(base, "holders"))):
-        if _read_sys(os.path.join(sys_block, holder, "dm", "uuid")).startswith("mpath-"):
-            out.append("/dev/" + holder)
-    return out
+class Siblings:
+    """Other paths to the very same bytes that sysfs can prove without a
+    read: loop devices over the same file and offset, and the component
+    paths of a multipath map (or the map over a component).
+
+    The loop index is built once, on first need: a host may carry a
+    thousand loop devices, and one pass over them beats one per PV."""
+
+    def __init__(self, sys_block: str = SYS_BLOCK):
+        self.sys_block = sys_block
+        self._loops = None
+
+    def _loop(self, name: str, field: str) -> str:
+        return _read_sys(os.path.join(self.sys_block, name, "loop", field))
+
+    def prepare(self) -> None:
+        """Builds the loop index: which loops sit on which file.  Cheap to
+        call early, e.g. while a worker is busy reading."""
+        if self._loops is None:
+            loops = {}
+            for name in sorted(_listdir(self.sys_block)):
+                if name.startswith("loop"):
+                    backing = self._loop(name, "backing_file")
+                    if backing:
+                        loops.setdefault(backing, []).append(name)
+            self._loops = loops
+
+    def _same_loop(self, name: str) -> List[str]:
+        backing = self._loop(name, "backing_file")
+        if not backing:
+            return []
+        self.prepare()
+        where = (self._loop(name, "offset"), self._loop(name, "sizelimit"))
+        return ["/dev/" + n for n in self._loops.get(backing, ())
+                if n != name and (self._loop(n, "offset"), self._loop(n, "sizelimit")) == where]
+
+    def of(self, path: str) -> List[str]:
+        name = _block_name(path)
+        base = os.path.join(self.sys_block, name)
+        out = []
+        if name.startswith("loop"):
+            out += self._same_loop(name)
+        if _read_sys(os.path.join(base, "dm", "uuid")).startswith("mpath-"):
+            out += ["/dev/" + s for s in sorted(_listdir(os.path.join(base, "slaves")))]
+        for holder in sorted(_listdir(os.path.join(base, "holders"))):
+            if _read_sys(os.path.join(self.sys_block, holder, "dm", "uuid")).startswith("mpath-"):
+                out.append("/dev/" + holder)
+        return out
 
 
 def _listdir(path: str) -> List[str]:

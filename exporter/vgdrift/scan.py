@@ -5,7 +5,6 @@ Scanner kept across scans that remembers devices whose reads never came
 back, so that a hung path gets at most one outstanding read)."""
 
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -40,7 +39,7 @@ def _hint_ident(hint: Optional[str]):
 
 
 def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
-                patterns: Sequence[str]) -> Dict[str, PVView]:
+                patterns: Sequence[str], siblings: locate.Siblings) -> Dict[str, PVView]:
     """One PVView per PV uuid: the device chosen among duplicates, its copy,
     or why it could not be seen."""
     by_uuid: Dict[str, List[HeadObs]] = {}
@@ -59,7 +58,7 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
             order = locate.preferred([h.path for h in labelled], hint_ident)
             chosen = next(h for h in labelled if h.path == order[0])
             dups = [p for p in order[1:]]
-            for sib in locate.siblings(chosen.path):
+            for sib in siblings.of(chosen.path):
                 if sib not in dups and sib != chosen.path and (allowed is None or sib in allowed):
                     dups.append(sib)
             views[uuid] = _found_view(uuid, chosen, tuple(dups), out)
@@ -108,11 +107,18 @@ def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Out
                   error=f"{head.path}: metadata text not read in time", reason=m.REASON_TIMEOUT)
 
 
-def _vg_duration(c: CachedVG, views: Dict[str, PVView], out: worker.Outcome) -> float:
-    devices = {v.device for pid, v in views.items() if v.device}
-    stamps = [h.elapsed for h in out.heads.values() if h.path in devices and h.pv_uuid in views]
-    stamps += [t.elapsed for t in out.texts.values() if t.vg is not None and t.vg.id == c.vg.id]
-    return max(stamps, default=0.0)
+def _durations(chosen: List[CachedVG], views: Dict[str, PVView], out: worker.Outcome) -> Dict[str, float]:
+    """Each VG's part of the scan: until its last label or text arrived."""
+    at_path = {h.path: h.elapsed for h in out.heads.values()}
+    at_vg: Dict[str, float] = {}
+    for t in out.texts.values():
+        if t.vg is not None:
+            at_vg[t.vg.id] = max(at_vg.get(t.vg.id, 0.0), t.elapsed)
+    result = {}
+    for c in chosen:
+        stamps = [at_path.get(views[pv.id].device, 0.0) for pv in c.vg.pvs if pv.id in views]
+        result[c.vg.id] = max(stamps + [at_vg.get(c.vg.id, 0.0)])
+    return result
 
 
 class Scanner:
@@ -121,13 +127,12 @@ class Scanner:
             raise ValueError(f"isolation must be fork or spawn, not {isolation!r}")
         self.options = options
         self.isolation = isolation
-        self.abandoned: Dict[int, Tuple[object, frozenset]] = {}   # pid -> (Popen or None, idents)
+        self.abandoned: Dict[int, Tuple[worker.Running, frozenset]] = {}   # pid -> (worker, idents)
 
     def _outstanding(self) -> frozenset:
         """Devices an earlier, abandoned worker is still blocked on."""
-        for pid, (proc, _) in list(self.abandoned.items()):
-            finished = proc.poll() is not None if proc is not None else worker.reap(pid)
-            if finished:
+        for pid, (running, _) in list(self.abandoned.items()):
+            if worker.exited(running):
                 del self.abandoned[pid]
         return frozenset(i for _, idents in self.abandoned.values() for i in idents)
 
@@ -153,23 +158,25 @@ class Scanner:
                               for c in chosen),
                         tuple(o.device_globs), o.timeout, self._outstanding())
             deadline = t0 + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
-            if self.isolation == "fork":
-                out, proc = worker.run_forked(plan, deadline), None
-            else:
-                out, proc = worker.run_spawned(plan, deadline)
+            running = worker.start(plan, self.isolation)
+            siblings = locate.Siblings()
+            if any(os.path.basename(os.path.realpath(pv.device or "/")).startswith("loop")
+                   for c in chosen for pv in c.vg.pvs):
+                siblings.prepare()   # sysfs only: done while the worker reads
+            out = worker.finish(running, deadline)
             hung = frozenset(tuple(i) for i in (out.stats or {}).get("hung", ()))
             hung |= frozenset(i for i, h in out.heads.items() if h.reason == m.REASON_TIMEOUT)
-            alive = proc.poll() is None if proc is not None else not worker.reap(out.pid)
-            if hung and alive:
-                self.abandoned[out.pid] = (proc, hung - plan.skip)
+            if hung and not worker.exited(running):
+                self.abandoned[out.pid] = (running, hung - plan.skip)
             if out.error:
                 errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
                 unknown = True
             hints = {pv.id: pv.device or None for c in chosen for pv in c.vg.pvs}
-            views = build_views(out, hints, o.device_globs)
+            views = build_views(out, hints, o.device_globs, siblings)
+            durations = _durations(chosen, views, out)
             for c in chosen:
                 info = m.CacheInfo(c.path, c.vg.seqno, c.vg.creation_time, c.vg.creation_host, c.vg.description)
-                report = compare(c.vg, info, views, _vg_duration(c, views, out))
+                report = compare(c.vg, info, views, durations[c.vg.id])
                 reports.append(report)
                 for pv in report.pvs:
                     if pv.state in (m.PV_UNREADABLE, m.PV_CORRUPT) and pv.error:
@@ -180,7 +187,7 @@ class Scanner:
                         unknown = unknown or reason == m.REASON_PERMISSION
             reads = (out.stats or {}).get("reads", 0)
             read_bytes = (out.stats or {}).get("read_bytes", 0)
-        return m.CheckResult(socket.gethostname(), started, time.monotonic() - t0, tuple(reports),
+        return m.CheckResult(os.uname().nodename, started, time.monotonic() - t0, tuple(reports),
                              tuple(errors), reads, read_bytes, unknown, tuple(warnings))
 
     def close(self) -> None:

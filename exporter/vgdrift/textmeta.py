@@ -1,6 +1,7 @@
 """LVM text metadata: the grammar shared by on-disk copies, backups and
 archives, and the VG view a comparison needs."""
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -22,57 +23,58 @@ class TextError(Exception):
         return f"{where}: {self.why}"
 
 
-# One alternation scans the whole text; `word` covers names and numbers,
-# because LVM names may start with digits and contain + _ . -
+# One alternation scans the whole text; blanks and comments match no named
+# group.  `w` covers names and numbers alike, because LVM names may start
+# with digits and contain + _ . -
 _TOKEN = re.compile(r"""
-    (?P<space>[ \t\r\f\v]+|\#[^\n]*)
-  | (?P<newline>\n)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<punct>[{}\[\]=,])
-  | (?P<word>[^\s{}\[\]=,"\#]+)
-""", re.VERBOSE)
+    [ \t\r\n\f\v]+ | \#[^\n]*
+  | (?P<s>"(?:[^"\\\n]|\\.)*")
+  | (?P<p>[{}\[\]=,])
+  | (?P<w>[^\s{}\[\]=,"\#]+)
+  | (?P<bad>.)
+""", re.VERBOSE | re.DOTALL)
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?\Z")
 _UNESCAPE = re.compile(r"\\(.)")
+_EOF = ("eof", "", -1)
 
 
-def _tokens(text: str, source: str):
-    line = 1
-    pos = 0
-    end = len(text)
-    match = _TOKEN.match
-    while pos < end:
-        m = match(text, pos)
-        if m is None:
-            raise TextError(source, line, f"unexpected character {text[pos]!r}")
-        kind = m.lastgroup
-        pos = m.end()
-        if kind == "newline":
-            line += 1
-        elif kind == "space":
-            continue
-        elif kind == "string" and "\n" in m.group():
-            raise TextError(source, line, "newline inside a string")
-        else:
-            yield kind, m.group(), line
-    yield "eof", "", line
+class _Tokens:
+    """(kind, text, position) triples; line numbers are computed only for
+    errors, from the position."""
+
+    def __init__(self, text: str, source: str):
+        self.text = text
+        self.source = source
+        self.it = ((m.lastgroup, m.group(), m.start()) for m in _TOKEN.finditer(text) if m.lastgroup)
+
+    def next(self):
+        tok = next(self.it, _EOF)
+        if tok[0] == "bad":
+            raise self.error(tok[2], f"unexpected character {tok[1]!r}")
+        return tok
+
+    def error(self, pos: int, why: str) -> TextError:
+        pos = len(self.text) if pos < 0 else pos
+        return TextError(self.source, self.text.count("\n", 0, pos) + 1, why)
 
 
-def _scalar(kind: str, value: str, source: str, line: int):
-    if kind == "string":
+def _scalar(toks: _Tokens, kind: str, value: str, pos: int):
+    if kind == "s":
         # Only \" and \\ are escapes in LVM's writer; any other backslash
         # pair keeps the escaped character, as LVM's reader does.
-        return _UNESCAPE.sub(r"\1", value[1:-1])
+        return _UNESCAPE.sub(r"\1", value[1:-1]) if "\\" in value else value[1:-1]
     if _INT.match(value):
-        if len(value.lstrip("+-")) > 1 and value.lstrip("+-")[0] == "0":
+        digits = value.lstrip("+-")
+        if len(digits) > 1 and digits[0] == "0":
             try:
                 return int(value, 8)     # LVM reads a leading 0 as octal
             except ValueError:
-                raise TextError(source, line, f"bad octal number {value!r}") from None
+                raise toks.error(pos, f"bad octal number {value!r}") from None
         return int(value)
     if _FLOAT.match(value):
         return float(value)
-    raise TextError(source, line, f"expected a value, got {value!r}")
+    raise toks.error(pos, f"expected a value, got {value!r}")
 
 
 def parse(data, source: str = "<text>") -> dict:
@@ -89,53 +91,52 @@ def parse(data, source: str = "<text>") -> dict:
         text = data if nul < 0 else data[:nul]
     root: dict = {}
     stack = [root]
-    toks = _tokens(text, source)
-    for kind, value, line in toks:
+    toks = _Tokens(text, source)
+    while True:
+        kind, value, pos = toks.next()
         if kind == "eof":
             break
-        if kind == "punct" and value == "}":
+        if kind == "p" and value == "}":
             if len(stack) == 1:
-                raise TextError(source, line, "'}' without a section")
+                raise toks.error(pos, "'}' without a section")
             stack.pop()
             continue
-        if kind not in ("word", "string"):
-            raise TextError(source, line, f"expected a name, got {value!r}")
-        key = value[1:-1] if kind == "string" else value
-        kind2, value2, line2 = next(toks)
-        if kind2 == "punct" and value2 == "{":
+        if kind not in ("w", "s"):
+            raise toks.error(pos, f"expected a name, got {value!r}")
+        key = value[1:-1] if kind == "s" else value
+        kind2, value2, pos2 = toks.next()
+        if kind2 == "p" and value2 == "{":
             if len(stack) > MAX_DEPTH:
-                raise TextError(source, line2, "sections nested too deep")
+                raise toks.error(pos2, "sections nested too deep")
             section: dict = {}
             stack[-1][key] = section
             stack.append(section)
-        elif kind2 == "punct" and value2 == "=":
-            stack[-1][key] = _value(toks, source)
+        elif kind2 == "p" and value2 == "=":
+            stack[-1][key] = _value(toks)
         else:
-            raise TextError(source, line2, f"expected '=' or '{{' after {key!r}, got {value2 or 'end of text'!r}")
-    else:  # pragma: no cover - _tokens always ends with eof
-        pass
+            raise toks.error(pos2, f"expected '=' or '{{' after {key!r}, got {value2 or 'end of text'!r}")
     if len(stack) != 1:
-        raise TextError(source, line, "unterminated section: missing '}'")
+        raise toks.error(-1, "unterminated section: missing '}'")
     return root
 
 
-def _value(toks, source: str):
-    kind, value, line = next(toks)
-    if kind in ("word", "string"):
-        return _scalar(kind, value, source, line)
-    if kind == "punct" and value == "[":
+def _value(toks: _Tokens):
+    kind, value, pos = toks.next()
+    if kind in ("w", "s"):
+        return _scalar(toks, kind, value, pos)
+    if kind == "p" and value == "[":
         items = []
         while True:
-            kind, value, line = next(toks)
-            if kind == "punct" and value == "]":
+            kind, value, pos = toks.next()
+            if kind == "p" and value == "]":
                 return items
-            if kind == "punct" and value == "," and items:
+            if kind == "p" and value == "," and items:
                 continue
-            if kind in ("word", "string"):
-                items.append(_scalar(kind, value, source, line))
+            if kind in ("w", "s"):
+                items.append(_scalar(toks, kind, value, pos))
                 continue
-            raise TextError(source, line, f"expected a value or ']' in array, got {value or 'end of text'!r}")
-    raise TextError(source, line, f"expected a value, got {value or 'end of text'!r}")
+            raise toks.error(pos, f"expected a value or ']' in array, got {value or 'end of text'!r}")
+    raise toks.error(pos, f"expected a value, got {value or 'end of text'!r}")
 
 
 # --- the VG view -------------------------------------------------------
@@ -176,7 +177,7 @@ class VGMeta:
     extent_size: int           # in 512-byte sectors
     pvs: Tuple[PVMeta, ...]
     lvs: Tuple[LVMeta, ...]
-    content: tuple             # the VG section without device hints, hashable
+    digest: str                # of the VG section without device hints
 
     def pv(self, pv_id: str) -> Optional[PVMeta]:
         for pv in self.pvs:
@@ -209,16 +210,18 @@ def _freeze(value):
     return value
 
 
-def _content(vg: dict) -> tuple:
-    """The VG section as a comparable value: device hints are node-local
-    names and differ between nodes for the same metadata, so they go."""
+def _digest(vg: dict) -> str:
+    """A digest of the VG section, for comparing content: device hints are
+    node-local names and differ between nodes for the same metadata, so they
+    go.  A digest rather than the structure, because on-disk copies travel
+    from the worker process to the parent."""
     pvs = vg.get("physical_volumes")
     if isinstance(pvs, dict):
         vg = dict(vg)
         vg["physical_volumes"] = {
             k: {kk: vv for kk, vv in v.items() if kk != "device"} if isinstance(v, dict) else v
             for k, v in pvs.items()}
-    return _freeze(vg)
+    return hashlib.blake2b(repr(_freeze(vg)).encode(), digest_size=16).hexdigest()
 
 
 def vg_from_tree(tree: dict, source: str) -> VGMeta:
@@ -275,7 +278,7 @@ def vg_from_tree(tree: dict, source: str) -> VGMeta:
         extent_size=_get(vg, "extent_size", int, name, source, 0),
         pvs=tuple(pvs),
         lvs=tuple(lvs),
-        content=_content(vg))
+        digest=_digest(vg))
 
 
 def parse_vg(data, source: str) -> VGMeta:

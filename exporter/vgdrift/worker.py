@@ -103,7 +103,19 @@ def collect(fd: int, deadline: float, out: Outcome) -> Outcome:
     return out
 
 
-def run_forked(plan: diskscan.Plan, deadline: float) -> Outcome:
+@dataclass
+class Running:
+    """A started worker: read its frames from `fd`."""
+    pid: int
+    fd: int
+    proc: Optional[subprocess.Popen] = None   # spawned workers only
+
+
+def start(plan: diskscan.Plan, isolation: str) -> Running:
+    return _fork(plan) if isolation == "fork" else _spawn(plan)
+
+
+def _fork(plan: diskscan.Plan) -> Running:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
@@ -118,24 +130,10 @@ def run_forked(plan: diskscan.Plan, deadline: float) -> Outcome:
         finally:
             os._exit(0)
     os.close(w)
-    try:
-        out = collect(r, deadline, Outcome(pid=pid))
-    finally:
-        os.close(r)
-    reap(pid)
-    return out
+    return Running(pid, r)
 
 
-def reap(pid: int) -> bool:
-    """True once the child has exited (and is reaped)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return done == pid
-
-
-def spawn(plan: diskscan.Plan) -> subprocess.Popen:
+def _spawn(plan: diskscan.Plan) -> Running:
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -147,16 +145,36 @@ def spawn(plan: diskscan.Plan) -> subprocess.Popen:
         proc.stdin.close()
     except OSError:
         pass  # the worker died at once; collect() reports it
-    return proc
+    return Running(proc.pid, proc.stdout.fileno(), proc)
 
 
-def run_spawned(plan: diskscan.Plan, deadline: float):
-    """Returns (Outcome, Popen): keep the Popen to reap an abandoned worker."""
-    proc = spawn(plan)
-    out = collect(proc.stdout.fileno(), deadline, Outcome(pid=proc.pid))
-    proc.stdout.close()
-    proc.poll()
-    return out, proc
+def finish(running: Running, deadline: float) -> Outcome:
+    """Collects until done or the deadline, then lets go of the worker."""
+    try:
+        out = collect(running.fd, deadline, Outcome(pid=running.pid))
+    finally:
+        if running.proc is not None:
+            running.proc.stdout.close()
+        else:
+            os.close(running.fd)
+    # A worker that finished exits right after its last frame; give it a
+    # moment so a one-shot check leaves no orphan.  A hung one stays behind.
+    for _ in range(50):
+        if not out.complete or exited(running):
+            break
+        time.sleep(0.001)
+    return out
+
+
+def exited(running: Running) -> bool:
+    """True once the worker has exited (and is reaped)."""
+    if running.proc is not None:
+        return running.proc.poll() is not None
+    try:
+        done, _ = os.waitpid(running.pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == running.pid
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
-from lab import Lab, LabError, _clean_stderr, _run  # noqa: E402
+from lab import Lab, LabError, _clean_stderr  # noqa: E402
 
 MIB = 1024 * 1024
 TARGETS = {"wall": 0.5, "wall_latency": 0.25, "bytes": 0.05, "rss_mib": 30}
@@ -314,6 +314,8 @@ def main() -> int:
     p.add_argument("--delay-ms", type=int, default=2)
     p.add_argument("--size-mib", type=int, default=8)
     p.add_argument("--workdir", help="default: a new directory in /tmp")
+    p.add_argument("--profile", action="store_true",
+                   help="also print a cProfile of one vgdrift check (parent process)")
     a = p.parse_args()
     defaults = (100, 32, 8) if a.latency else (1000, 256, 64)
     a.devices = a.devices or defaults[0]
@@ -395,6 +397,13 @@ def bench(lab: BenchLab, a, log, subreaper: bool) -> int:
     lines = [l for l in wv["stdout"].splitlines()[1:] if l.strip()]
     log(f"vgs warm-up: exit {wv['rc']}, {len(lines)} VGs listed"
         + (f"; stderr: {_clean_stderr(wv['stderr'])[:300]}" if wv["rc"] else ""))
+
+    if a.profile:
+        prof = subprocess.run([sys.executable, "-m", "cProfile", "-s", "tottime", "-m", "vgdrift", "check",
+                               "--cache-dir", str(backup)], capture_output=True, text=True, env=vd_env)
+        rows = [l for l in prof.stdout.splitlines() if l.strip()]
+        start = next((i for i, l in enumerate(rows) if "ncalls" in l), 0)
+        log("cProfile of one check (parent; top 25 by own time):\n" + "\n".join(rows[start:start + 26]))
 
     runs = {"vgdrift": [], "vgs": []}
     for _ in range(a.runs):

@@ -128,3 +128,13 @@ def test_demo_shows_drift(tmp_path):
     data = next(vg for vg in doc["vgs"] if vg["name"] == "demo_data")
     assert {c["type"] for c in data["changes"]} == {"lv_added", "lv_resized"}
     assert data["actions"][-1]["command"] == "vgcfgbackup demo_data"
+
+
+def test_corrupt_first_metadata_area_is_reported_and_second_used(tmp_path):
+    (img,) = unpack("two_mdas", tmp_path)
+    _corrupt(img, 4096 + 100, b"\xff\xff")                  # first area's header checksum fails
+    code, doc, err = check("--cache-dir", os.path.join(FIXTURES, "two_mdas", "cache_a"), "--devices", img)
+    vg = doc["vgs"][0]
+    assert code == 2 and vg["state"] == "inconsistent" and vg["reason"] == "corrupt"
+    assert vg["disk"]["seqno"] == vg["cache"]["seqno"]      # read from the second area
+    assert vg["pvs"][0]["state"] == "corrupt" and "checksum" in vg["pvs"][0]["error"]

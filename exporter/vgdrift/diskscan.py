@@ -54,6 +54,7 @@ class HeadObs:
     mda_count: int = 0
     claimed_uuid: Optional[str] = None        # from a label whose checksum failed
     error: Optional[str] = None               # about the label, or about the mda if label is set
+    damaged: Optional[str] = None             # a metadata area was corrupt, another one is in use
     reason: Optional[str] = None              # timeout, io_error, permission, corrupt, not_pv
     elapsed: float = 0.0
 
@@ -142,7 +143,7 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
                 first_error = first_error or e
                 continue
             if not mda.ignored:
-                return replace(obs, mda=mda)
+                return replace(obs, mda=mda, damaged=str(first_error) if first_error else None)
             obs = replace(obs, mda=mda)   # keep looking: another area may be in use
         if first_error is not None and obs.mda is None:
             return replace(obs, error=str(first_error), reason="corrupt")
@@ -368,7 +369,7 @@ class DiskScan:
             for h in heads:
                 if h.mda_count and h.reason is None:
                     keys.add(h.text_key)
-            if len(keys) > 1 or any(h.reason == "corrupt" for h in heads):
+            if len(keys) > 1 or any(h.reason == "corrupt" or h.damaged for h in heads):
                 out += [(h.path, h.ident) for h in heads]
         return out
 

@@ -102,7 +102,8 @@ class Siblings:
 
     def __init__(self, sys_block: str = SYS_BLOCK):
         self.sys_block = sys_block
-        self._loops = None
+        self._loops = None      # backing file -> loop names
+        self._backing = {}      # loop name -> backing file
 
     def _loop(self, name: str, field: str) -> str:
         return _read_sys(os.path.join(self.sys_block, name, "loop", field))
@@ -111,22 +112,22 @@ class Siblings:
         """Builds the loop index: which loops sit on which file.  Cheap to
         call early, e.g. while a worker is busy reading."""
         if self._loops is None:
-            loops = {}
+            self._loops = {}
             for name in sorted(_listdir(self.sys_block)):
                 if name.startswith("loop"):
                     backing = self._loop(name, "backing_file")
                     if backing:
-                        loops.setdefault(backing, []).append(name)
-            self._loops = loops
+                        self._backing[name] = backing
+                        self._loops.setdefault(backing, []).append(name)
 
     def _same_loop(self, name: str) -> List[str]:
-        backing = self._loop(name, "backing_file")
-        if not backing:
-            return []
         self.prepare()
+        others = [n for n in self._loops.get(self._backing.get(name), ()) if n != name]
+        if not others:
+            return []
         where = (self._loop(name, "offset"), self._loop(name, "sizelimit"))
-        return ["/dev/" + n for n in self._loops.get(backing, ())
-                if n != name and (self._loop(n, "offset"), self._loop(n, "sizelimit")) == where]
+        return ["/dev/" + n for n in others
+                if (self._loop(n, "offset"), self._loop(n, "sizelimit")) == where]
 
     def of(self, path: str) -> List[str]:
         name = _block_name(path)
@@ -134,7 +135,7 @@ class Siblings:
         out = []
         if name.startswith("loop"):
             out += self._same_loop(name)
-        if _read_sys(os.path.join(base, "dm", "uuid")).startswith("mpath-"):
+        if name.startswith("dm-") and _read_sys(os.path.join(base, "dm", "uuid")).startswith("mpath-"):
             out += ["/dev/" + s for s in sorted(_listdir(os.path.join(base, "slaves")))]
         for holder in sorted(_listdir(os.path.join(base, "holders"))):
             if _read_sys(os.path.join(self.sys_block, holder, "dm", "uuid")).startswith("mpath-"):

@@ -88,7 +88,7 @@ def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Out
     view = PVView(uuid, FOUND, head.path, dups,
                   no_mda=mda is None and head.error is None or (mda is not None and mda.ignored),
                   orphan=mda is not None and not mda.ignored and mda.committed is None,
-                  copy_error=head.error)
+                  copy_error=head.error or head.damaged)
     key = head.text_key
     if key is None or head.error:
         return view

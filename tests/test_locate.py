@@ -59,8 +59,7 @@ def test_preferred_hint_then_dm_then_name(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_bytes(b"x")
     b.write_bytes(b"y")
-    ident_b = locate.identity(str(b))
-    assert locate.preferred([str(a), str(b)], ident_b) == [str(b), str(a)]
+    assert locate.preferred([str(a), str(b)], str(b)) == [str(b), str(a)]
     assert locate.preferred(["/dev/sdz", "/dev/mapper/mpatha", "/dev/sdy"], None) == \
         ["/dev/mapper/mpatha", "/dev/sdy", "/dev/sdz"]
 

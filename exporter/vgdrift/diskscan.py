@@ -2,16 +2,16 @@
 metadata-area headers and committed texts.
 
 Runs inside a worker process (worker.py), because a read from a dead path
-can block in the kernel for ever.  Reads go out concurrently from a thread
-pool; a batch waits at most `timeout` and a device that has not answered by
-then is never asked again in this scan.  Observations are handed to `emit`
+can block in the kernel for ever.  Reads go out concurrently on threads; a
+batch waits at most `timeout`, and a device that has not answered by then is
+never asked again in this scan.  Observations are handed to `emit`
 as soon as they exist, so the parent keeps them even if it gives up on us.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from threading import Lock
+from queue import Empty, SimpleQueue
+from threading import Lock, Thread
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from . import locate, ondisk
@@ -207,6 +207,42 @@ def read_text(head: HeadObs, counter, t0: float) -> Tuple[HeadObs, TextObs]:
         dev.close()
 
 
+def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WORKERS) -> Dict[int, object]:
+    """Calls fns on up to `workers` daemon threads; returns {index: result}
+    of those that returned within `timeout`.  A thread stuck in a read from
+    a dead path is simply left behind: the worker process exits around it.
+    (Not concurrent.futures: its import alone costs the one-shot CLI ~5 ms.)"""
+    results: SimpleQueue = SimpleQueue()
+    items = iter(list(enumerate(fns)))
+    lock = Lock()
+
+    def work():
+        while True:
+            with lock:
+                item = next(items, None)
+            if item is None:
+                return
+            i, fn = item
+            try:
+                results.put((i, fn(), None))
+            except BaseException as e:  # re-raised below, in the scan's thread
+                results.put((i, None, e))
+
+    for _ in range(min(workers, len(fns))):
+        Thread(target=work, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    got: Dict[int, object] = {}
+    while len(got) < len(fns):
+        try:
+            i, result, error = results.get(timeout=max(0.0, deadline - time.monotonic()))
+        except Empty:
+            break
+        if error is not None:
+            raise error
+        got[i] = result
+    return got
+
+
 class DiskScan:
     """One scan's orchestration; `emit(kind, obs)` receives heads and texts."""
 
@@ -214,7 +250,6 @@ class DiskScan:
         self.plan = plan
         self.emit = emit
         self.t0 = time.monotonic()
-        self.pool = ThreadPoolExecutor(max_workers=MAX_WORKERS)
         self.lock = Lock()
         self.reads = 0
         self.read_bytes = 0
@@ -236,25 +271,25 @@ class DiskScan:
 
     def _batch(self, jobs: List[Tuple[tuple, str, Callable]]) -> List:
         """Runs jobs (ident, path, fn) concurrently; a job not done within the
-        timeout marks its device hung.  Returns the finished results."""
-        futures = {}
+        timeout marks its device hung.  Returns the finished results, in
+        submission order (hinted devices first, in cache order): which PV a
+        shared copy is read from must not depend on thread timing, or one
+        disk state gets two answers."""
+        todo = []
         for ident, path, fn in jobs:
             if ident in self.hung:
                 continue
             if ident in self.plan.skip:
                 self._timeout(ident, path, "a read from an earlier scan has not returned yet")
                 continue
-            futures[self.pool.submit(fn)] = (ident, path)
-        if not futures:
+            todo.append((ident, path, fn))
+        if not todo:
             return []
-        done, pending = wait(futures, timeout=self.plan.timeout)
-        for fut in pending:
-            ident, path = futures[fut]
-            self._timeout(ident, path, f"no answer within {self.plan.timeout:g}s")
-        # In submission order (hinted devices first, in cache order), not the
-        # order of the `done` set: which PV a shared copy is read from must
-        # not depend on thread timing, or one disk state gets two answers.
-        return [f.result() for f in futures if f in done]
+        got = run_concurrently([fn for _, _, fn in todo], self.plan.timeout)
+        for i, (ident, path, _) in enumerate(todo):
+            if i not in got:
+                self._timeout(ident, path, f"no answer within {self.plan.timeout:g}s")
+        return [got[i] for i in sorted(got)]
 
     def _timeout(self, ident, path, why):
         self.hung.add(ident)
@@ -394,15 +429,8 @@ class DiskScan:
             self.read_heads(list(dict(again).items()), HEAD_READ, None)
             self.read_texts()
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=False)
-
-
 def run(plan: Plan, emit: Callable) -> dict:
     """Runs a scan, emitting observations; returns the I/O statistics."""
     scan = DiskScan(plan, emit)
-    try:
-        scan.run()
-    finally:
-        scan.close()
+    scan.run()
     return {"reads": scan.reads, "read_bytes": scan.read_bytes, "hung": sorted(scan.hung)}

@@ -4,7 +4,7 @@ never a device."""
 
 import glob
 import os
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .diskio import identity
 
@@ -76,16 +76,11 @@ def is_dm(path: str) -> bool:
     return os.path.basename(real).startswith("dm-") or path.startswith("/dev/mapper/")
 
 
-def preferred(paths: Iterable[str], hint_ident) -> List[str]:
+def preferred(paths: Iterable[str], hint: Optional[str]) -> List[str]:
     """Orders paths to one PV: the cached hint first, then device-mapper
-    devices (a multipath map beats its component paths), then by name."""
-    def key(path):
-        try:
-            same = identity(path) == hint_ident
-        except OSError:
-            same = False
-        return (not same, not is_dm(path), path)
-    return sorted(paths, key=key)
+    devices (a multipath map beats its component paths), then by name.
+    The hint is compared as a name: the worker read it under that name."""
+    return sorted(paths, key=lambda path: (path != hint, not is_dm(path), path))
 
 
 def _block_name(path: str) -> str:

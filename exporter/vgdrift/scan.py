@@ -13,7 +13,6 @@ from . import locate, worker
 from . import model as m
 from .cache import CachedVG, read_cache
 from .compare import FOUND, PVView, compare
-from .diskio import identity
 from .diskscan import HeadObs, Plan, WantedVG
 
 # The worker times each batch of reads out by itself; this is the parent's
@@ -31,13 +30,6 @@ class ScanOptions:
     timeout: float = 10.0
 
 
-def _hint_ident(hint: Optional[str]):
-    try:
-        return identity(hint) if hint else None
-    except OSError:
-        return None
-
-
 def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
                 patterns: Sequence[str], siblings: locate.Siblings) -> Dict[str, PVView]:
     """One PVView per PV uuid: the device chosen among duplicates, its copy,
@@ -46,16 +38,15 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
     for head in out.heads.values():
         if head.pv_uuid:
             by_uuid.setdefault(head.pv_uuid, []).append(head)
-    by_ident = {h.ident: h for h in out.heads.values()}
+    by_path = {h.path: h for h in out.heads.values()}
     allowed = {p for p in locate.expand_globs(patterns)} if patterns else None
     views = {}
     for uuid in set(hints) | set(by_uuid):
         heads = by_uuid.get(uuid, [])
         hint = hints.get(uuid)
-        hint_ident = _hint_ident(hint)
         labelled = [h for h in heads if h.label is not None]
         if labelled:
-            order = locate.preferred([h.path for h in labelled], hint_ident)
+            order = locate.preferred([h.path for h in labelled], hint)
             chosen = next(h for h in labelled if h.path == order[0])
             dups = [p for p in order[1:]]
             for sib in siblings.of(chosen.path):
@@ -67,7 +58,7 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
             h = heads[0]
             views[uuid] = PVView(uuid, m.PV_CORRUPT, h.path, error=h.error, reason=m.REASON_CORRUPT)
             continue
-        at_hint = by_ident.get(hint_ident) if hint_ident else None
+        at_hint = by_path.get(hint) if hint else None
         if at_hint is not None and at_hint.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
             views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=at_hint.error, reason=at_hint.reason)
         elif not out.complete:

@@ -70,19 +70,22 @@ def test_unknown_vg_and_missing_cache_dir_exit_3(tmp_path):
     assert r.returncode == 3 and f"{tmp_path}/absent: cannot list cache directory" in r.stderr
 
 
-def test_unreadable_cache_dir_as_non_root_exit_3(tmp_path):
+def test_unreadable_cache_dir_without_privilege_exit_3(tmp_path):
     if os.geteuid() != 0:
-        pytest.skip("needs root to switch to an unprivileged user")
+        pytest.skip("needs root to drop the capabilities that bypass permissions")
     d = tmp_path / "cache"
     d.mkdir()
     (d / "vg0").write_text("x")
+    os.chown(d, 65534, 65534)
     os.chmod(d, 0o700)
-    os.chmod(tmp_path, 0o755)
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+    # Root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH is refused like any
+    # other user, and still runs the venv's interpreter (under /root).
+    r = subprocess.run(["setpriv", "--bounding-set", "-dac_override,-dac_read_search", sys.executable,
                         "-m", "vgdrift", "check", "--cache-dir", str(d)],
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=EXPORTER),
                        cwd="/", timeout=60)
-    assert r.returncode == 3 and "Permission denied" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 3, r.stderr
+    assert f"{d}: cannot list cache directory: Permission denied" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_check_does_not_import_prometheus():

@@ -181,5 +181,10 @@ class Scanner:
         return m.CheckResult(os.uname().nodename, started, time.monotonic() - t0, tuple(reports),
                              tuple(errors), reads, read_bytes, unknown, tuple(warnings))
 
+    def adopt(self, other: "Scanner") -> None:
+        """Takes over the workers another Scanner left blocked on devices
+        (after a reload), so they still count as outstanding reads here."""
+        self.abandoned.update(other.abandoned)
+
     def close(self) -> None:
         self.abandoned.clear()

@@ -233,10 +233,16 @@ class ScanLoop(threading.Thread):
         try:
             key = _scan_key(config)
             if self._scanner is None or key != self._scanner_key:
+                scanner = self._factory(config)
                 if self._scanner is not None:
+                    # Workers still blocked on a device outlive a reload: the
+                    # new Scanner must know them, or it sends another read to
+                    # the hung device (one more stuck worker per SIGHUP).
+                    adopt = getattr(scanner, "adopt", None)
+                    if adopt is not None:
+                        adopt(self._scanner)
                     self._scanner.close()
-                    self._scanner = None
-                self._scanner, self._scanner_key = self._factory(config), key
+                self._scanner, self._scanner_key = scanner, key
             result = self._scanner.scan()
         except Exception:
             # Scanner.scan() does not raise for bad input, so this is a bug;

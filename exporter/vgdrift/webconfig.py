@@ -95,9 +95,14 @@ def _parse_basic(authorization: Optional[str]) -> Optional[Tuple[bytes, bytes]]:
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
         return None
+    token = token.strip()
     try:
-        decoded = base64.b64decode(token.strip(), validate=True)
+        decoded = base64.b64decode(token, validate=True)
     except (binascii.Error, ValueError):
+        return None
+    # Python 3.9 accepts excess padding that later versions refuse: only the
+    # canonical encoding counts, on every version alike.
+    if base64.b64encode(decoded).decode("ascii") != token:
         return None
     user, sep, password = decoded.partition(b":")
     return (user, password) if sep else None

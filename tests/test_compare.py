@@ -13,12 +13,14 @@ VGID = "VGVGVG-VGVG-VGVG-VGVG-VGVG-VGVG-VGVGV1"
 
 
 def vg(seqno=5, name="vg0", vgid=VGID, pvs=(1, 2), lvs=((1, "data", 10),), tags=(), host="nodea",
-       extra=""):
+       extra="", lv_tags=()):
+    # LVM writes an LV's tags only when it has some.
+    lv_tag_text = ("tags = [" + ", ".join(f'"{t}"' for t in lv_tags) + "] ") if lv_tags else ""
     pv_text = "".join(
         f'pv{i} {{ id = "{PV[n]}" device = "/dev/sd{chr(96 + n)}" status = ["ALLOCATABLE"] '
         f'dev_size = 2048000 pe_start = 2048 pe_count = 250 }}\n' for i, n in enumerate(pvs))
     lv_text = "".join(
-        f'{lname} {{ id = "{LV[n]}" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1 '
+        f'{lname} {{ id = "{LV[n]}" status = ["READ", "WRITE", "VISIBLE"] {lv_tag_text}segment_count = 1 '
         f'segment1 {{ start_extent = 0 extent_count = {ext} type = "striped" stripe_count = 1 '
         f'stripes = ["pv0", 0] }} }}\n' for n, lname, ext in lvs)
     tag_text = "[" + ", ".join(f'"{t}"' for t in tags) + "]"
@@ -145,3 +147,11 @@ def test_every_state_has_an_exit_code(state):
 
 def test_changes_of_identical_vgs_is_empty():
     assert changes(CACHED, CACHED) == ()
+
+
+def test_lv_tags_and_status_changes():
+    disk = vg(seqno=6, lv_tags=("backup",))
+    r = run([found(1, disk), found(2, disk)])
+    assert r.state == m.DRIFT
+    (c,) = r.changes
+    assert (c.kind, c.old, c.new) == ("lv_tags_changed", [], ["backup"])

@@ -89,6 +89,10 @@ def changes(cache: VGMeta, disk: VGMeta) -> Tuple[m.Change, ...]:
             out.append(m.Change("lv_resized", f"LV {d.name} resized from {_size(lv.extents, cache.extent_size)} "
                                 f"to {_size(d.extents, disk.extent_size)}", id=lid, name=d.name,
                                 old=old_b, new=new_b))
+        if d.tags != lv.tags:
+            out.append(m.Change("lv_tags_changed", f"LV {d.name} tags changed from "
+                                f"{', '.join(lv.tags) or 'none'} to {', '.join(d.tags) or 'none'}",
+                                id=lid, name=d.name, old=list(lv.tags), new=list(d.tags)))
         if d.status != lv.status:
             out.append(m.Change("lv_status_changed", f"LV {d.name} status changed from "
                                 f"{', '.join(lv.status)} to {', '.join(d.status)}", id=lid, name=d.name,

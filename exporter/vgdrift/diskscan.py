@@ -260,7 +260,7 @@ class DiskScan:
         self.scanned = False
         self.wanted = frozenset(u for vg in plan.vgs for u, _ in vg.pvs)
         self.vg_ids = frozenset(vg.id for vg in plan.vgs)
-        self._allowed: Optional[FrozenSet[tuple]] = None
+        self._candidates: Optional[List[Tuple[str, tuple]]] = None
 
     def count(self, dev: Device) -> None:
         with self.lock:
@@ -311,10 +311,11 @@ class DiskScan:
         self.texts[obs.key] = obs
         self.emit("text", obs)
 
-    def read_heads(self, targets: List[Tuple[str, tuple]], length: int, want) -> None:
+    def read_heads(self, targets: List[Tuple[str, tuple, int, Optional[FrozenSet[str]]]]) -> None:
+        """targets: (path, ident, bytes to read, PV uuids whose header to read)."""
         for obs in self._batch([
-                (ident, path, lambda p=path, i=ident: read_head(p, i, length, want, self.count, self.t0))
-                for path, ident in targets]):
+                (ident, path, lambda p=path, i=ident, n=n, w=w: read_head(p, i, n, w, self.count, self.t0))
+                for path, ident, n, w in targets]):
             self._head(obs)
 
     def read_texts(self) -> None:
@@ -363,29 +364,41 @@ class DiskScan:
     def _targets(self, paths) -> List[Tuple[str, tuple]]:
         return locate.distinct(paths, self.heads)
 
-    def allowed(self) -> Optional[FrozenSet[tuple]]:
-        """Identities of the devices the patterns name (None: no patterns)."""
-        if not self.plan.patterns:
-            return None
-        if self._allowed is None:
-            self._allowed = frozenset(i for _, i in locate.candidates(self.plan.patterns))
-        return self._allowed
+    def candidates(self) -> List[Tuple[str, tuple]]:
+        if self._candidates is None:
+            self._candidates = locate.candidates(self.plan.patterns)
+        return self._candidates
 
     def find(self, uuids: FrozenSet[str], hints) -> None:
-        """Hinted devices first; the candidate scan only for what is left."""
-        # Hints are names on some node: the on-disk copy's are the writer's.
-        # With --devices, a hinted name outside those devices is not ours to
-        # read (on a shared host it may be the other node's path to the PV).
-        allowed = self.allowed()
-        targets = self._targets(hints)
-        if allowed is not None:
-            targets = [(p, i) for p, i in targets if i in allowed]
-        self.read_heads(targets, HEAD_READ, None)
+        """Hinted devices first; the candidate scan only for what is left.
+
+        With explicit --devices every candidate's label area is read along
+        with the hints, in the same round trip: the operator named them, and
+        only reading them shows a second path or a clone of a PV.  Without,
+        the candidates are every disk of the host, read only when a hint
+        misses."""
+        targets = [(p, i, HEAD_READ, None) for p, i in self._targets(hints)]
+        # Labels read before these PVs were wanted lack their header.
+        targets += [(h.path, h.ident, HEAD_READ, None) for h in self.heads.values()
+                    if h.pv_uuid in uuids and h.label is not None and h.mda_count
+                    and h.mda is None and h.reason is None]
+        if self.plan.patterns:
+            # Hints are names on some node: the on-disk copy's are the
+            # writer's.  A hinted name outside --devices is not ours to read
+            # (on a shared host it may be the other node's path to the PV).
+            allowed = {i for _, i in self.candidates()}
+            targets = [t for t in targets if t[1] in allowed]
+            if not self.scanned:
+                self.scanned = True
+                seen = {t[1] for t in targets}
+                targets += [(p, i, LABEL_READ, self.wanted) for p, i in self.candidates()
+                            if i not in seen and i not in self.heads]
+        self.read_heads(targets)
         missing = uuids - set(self.located())
         if missing and not self.scanned:
             self.scanned = True
-            cands = [(p, i) for p, i in locate.candidates(self.plan.patterns) if i not in self.heads]
-            self.read_heads(cands, LABEL_READ, uuids)
+            self.read_heads([(p, i, LABEL_READ, self.wanted) for p, i in self.candidates()
+                             if i not in self.heads])
 
     def disagreeing(self) -> List[Tuple[str, tuple]]:
         """Devices of wanted VGs whose copies differ from the newest one, or
@@ -426,7 +439,7 @@ class DiskScan:
             if not again:
                 break
             time.sleep(delay)
-            self.read_heads(list(dict(again).items()), HEAD_READ, None)
+            self.read_heads([(p, i, HEAD_READ, None) for p, i in dict(again).items()])
             self.read_texts()
 
 def run(plan: Plan, emit: Callable) -> dict:

@@ -159,6 +159,7 @@ class LVMeta:
     status: Tuple[str, ...]
     extents: int               # sum of the segments' extent counts
     segments: int
+    tags: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,8 @@ def vg_from_tree(tree: dict, source: str) -> VGMeta:
             count = seg.get("extent_count", 0)
             extents += count if isinstance(count, int) else 0
         lvs.append(LVMeta(lv_name, _get(lv, "id", str, path, source),
-                          _strings(lv, "status", path, source), extents, len(segs)))
+                          _strings(lv, "status", path, source), extents, len(segs),
+                          _strings(lv, "tags", path, source)))
     return VGMeta(
         name=name,
         id=_get(vg, "id", str, name, source),

@@ -461,6 +461,17 @@ class Lab:
         self.close()
 
 
+def make_vg(lab: Lab, vg: str, disks: List[Disk], *pvcreate_args, lvs=("lv1",)) -> List[Disk]:
+    """Node A makes every disk a PV (with ``pvcreate_args``), ``vg`` over
+    them and a 4 MiB LV for each name in ``lvs``: the usual starting point
+    of a test.  Returns ``disks``."""
+    lab.a.lvm("pvcreate", *pvcreate_args, *[d.a for d in disks])
+    lab.a.lvm("vgcreate", vg, *[d.a for d in disks])
+    for lv in lvs:
+        lab.a.lvm("lvcreate", "-L", "4m", "-n", lv, vg)
+    return disks
+
+
 # ------------------------------------------------------------------ raw PV
 # A tiny independent reader of what LVM wrote (docs: /work/shared/LVM2-FORMAT.md)
 # so tests and the fixture script can check layout facts (wrap, orphan)
@@ -518,6 +529,25 @@ def pv_layout(path) -> Dict:
     dashed = "-".join((u[0:6], u[6:10], u[10:14], u[14:18], u[18:22], u[22:26], u[26:32]))
     return {"label_sector": sector, "pv_uuid": dashed, "device_size": dev_size,
             "data_areas": das, "mdas": mdas}
+
+
+def churn_until_wrapped(node: Node, vg: str, image, max_commits: int) -> Optional[Dict]:
+    """Commit ``vg`` on ``node`` (create, then remove, an LV ``churn``) until
+    the committed copy in the first mda of ``image`` wraps around the end of
+    its ring with at least 128 bytes on each side (a 1-byte wrap proves
+    little).  Returns that mda's header (see pv_layout), or None if it never
+    wrapped within ``max_commits`` commits.  The callers make the copies big
+    and the area small (``--metadatasize 64k``, a few LVs) so it wraps soon."""
+    for n in range(max_commits):
+        if n % 2 == 0:
+            node.lvm("lvcreate", "-L", "64k", "-n", "churn", vg)
+        else:
+            node.lvm("lvremove", "-f", f"{vg}/churn")
+        m = pv_layout(image)["mdas"][0]
+        tail = m["size"] - m["offset"]
+        if m["wraps"] and tail >= 128 and m["text_size"] - tail >= 128:
+            return m
+    return None
 
 
 def read_mda_text(path, mda: Dict) -> str:

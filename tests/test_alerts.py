@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ import urllib.request
 
 import pytest
 import yaml
+
+from helpers import EXPORTER_METRICS, free_port, require_tool, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALERTS = os.path.join(ROOT, "alerts")
@@ -41,27 +42,7 @@ REQUIRED = {
 VG_ALERTS = {"LVMVGMetadataDrift", "LVMVGMetadataDriftPersistent",
              "LVMVGFailoverUnsafe"}
 
-# The exporter's metric contract (names are fixed).
-METRICS = {
-    "vgdrift_vg_state", "vgdrift_vg_drift", "vgdrift_vg_seqno",
-    "vgdrift_vg_mtime_seconds", "vgdrift_vg_drift_seconds", "vgdrift_vg_pvs",
-    "vgdrift_vg_info", "vgdrift_vg_scan_duration_seconds",
-    "vgdrift_scan_duration_seconds_bucket", "vgdrift_scan_duration_seconds_sum",
-    "vgdrift_scan_duration_seconds_count", "vgdrift_scans_total",
-    "vgdrift_scan_errors_total", "vgdrift_last_scan_timestamp_seconds",
-    "vgdrift_last_scan_success", "vgdrift_device_reads_total",
-    "vgdrift_device_read_bytes_total", "vgdrift_build_info",
-}
 JOB_SELECTOR = 'job="vgdrift"'
-
-
-def tool(name, package):
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} not found on PATH: install the Debian package "
-                    f"{package} (apt-get install {package}); CI installs it",
-                    pytrace=False)
-    return path
 
 
 def run(argv, **kw):
@@ -108,13 +89,13 @@ def runbook_sections():
 # --- promtool -------------------------------------------------------------
 
 def test_promtool_check_rules():
-    promtool = tool("promtool", "prometheus")
+    promtool = require_tool("promtool", package="prometheus")
     res = run([promtool, "check", "rules", RULES])
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_promtool_unit_tests_pass():
-    promtool = tool("promtool", "prometheus")
+    promtool = require_tool("promtool", package="prometheus")
     assert UNIT_TESTS, "no promtool unit tests in alerts/tests/"
     res = run([promtool, "test", "rules", *UNIT_TESTS])
     assert res.returncode == 0, res.stdout + res.stderr
@@ -123,7 +104,7 @@ def test_promtool_unit_tests_pass():
 def test_promtool_unit_tests_are_not_vacuous(tmp_path):
     """A wrong expectation must make `promtool test rules` fail, so the
     passing run above means something."""
-    promtool = tool("promtool", "prometheus")
+    promtool = require_tool("promtool", package="prometheus")
     for path in UNIT_TESTS:
         doc = load(path)
         doc["rule_files"] = [os.path.normpath(os.path.join(os.path.dirname(path), f))
@@ -214,7 +195,7 @@ def test_alert_selects_the_job_and_known_metrics(rule):
     selectors = re.findall(r"\b(vgdrift_\w+|up)\s*(\{[^}]*\})?", expr)
     assert selectors, expr
     for metric, matchers in selectors:
-        assert metric == "up" or metric in METRICS, metric
+        assert metric == "up" or metric in EXPORTER_METRICS, metric
         assert JOB_SELECTOR in matchers.replace(" ", ""), (rule["alert"], metric)
 
 
@@ -269,7 +250,7 @@ def test_alertmanager_config_is_valid():
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
 def test_alertmanager_routes_by_severity(rule):
-    amtool = tool("amtool", "prometheus-alertmanager")
+    amtool = require_tool("amtool", package="prometheus-alertmanager")
     labels = {"alertname": rule["alert"], "job": "vgdrift",
               "instance": "node-b:9867", **rule["labels"]}
     expected = {"critical": "vgdrift-pager", "warning": "vgdrift-ticket"}
@@ -277,12 +258,6 @@ def test_alertmanager_routes_by_severity(rule):
                *(f"{k}={v}" for k, v in labels.items())])
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.split() == [expected[rule["labels"]["severity"]]]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class alertmanager:
@@ -293,10 +268,8 @@ class alertmanager:
         self.config = config
 
     def __enter__(self):
-        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-        if binary is None:
-            pytest.fail("prometheus-alertmanager not found: apt-get install "
-                        "prometheus-alertmanager; CI installs it", pytrace=False)
+        binary = require_tool("prometheus-alertmanager", "alertmanager",
+                              package="prometheus-alertmanager")
         self.tmp = tempfile.TemporaryDirectory()
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = open(os.path.join(self.tmp.name, "log"), "w+")
@@ -320,13 +293,7 @@ class alertmanager:
         pytest.fail(f"alertmanager did not start with {self.config}:\n{self.output}")
 
     def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.seek(0)
         self.output = self.log.read()
         self.log.close()

@@ -1,6 +1,8 @@
 import os
 import shutil
+import gzip
 import stat
+import zlib
 import subprocess
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from samples import STARTED, T0, all_states_result, vg_report
 from vgdrift import model
 from vgdrift.collector import (SCAN_DURATION_BUCKETS, ScanStats, TextfileError, VgdriftCollector,
                                render_textfile, write_textfile)
-from vgdrift.serve import build_registry
+from vgdrift.serve import build_exposition
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
 
@@ -160,10 +162,33 @@ def test_promtool_accepts_the_golden_file():
     promtool_check(GOLDEN.read_bytes())
 
 
-def test_promtool_accepts_the_serve_registry():
+def test_promtool_accepts_the_serve_exposition_in_both_formats_and_gzip():
     stats = ScanStats()
     stats.record(all_states_result())
-    promtool_check(generate_latest(build_registry(stats)))
+    expo = build_exposition(stats)
+    text, ctype = expo.render("", False)
+    assert ctype.startswith("text/plain") and b"process_" in text and b"vgdrift_vg_state" in text
+    promtool_check(text)
+    om, ctype = expo.render("application/openmetrics-text; version=1.0.0", False)
+    assert ctype.startswith("application/openmetrics-text")
+    assert om.endswith(b"# EOF\n") and om.count(b"# EOF") == 1
+    for accept, plain in (("", text), ("application/openmetrics-text; version=1.0.0", om)):
+        body, _ = expo.render(accept, True)
+        unzipped = gzip.decompress(body)
+        # One gzip member (not two glued together): some clients read only the first.
+        assert zlib.decompressobj(31).decompress(body) == unzipped
+        vg_part = lambda b: [l for l in b.splitlines() if not l.startswith((b"process_", b"# HELP process", b"# TYPE process"))]
+        assert vg_part(unzipped) == vg_part(plain)
+
+
+def test_exposition_cache_follows_scans():
+    stats = ScanStats()
+    stats.record(all_states_result())
+    expo = build_exposition(stats)
+    first, _ = expo.render("", False)
+    assert expo.render("", False)[0].split(b"# HELP process")[0] == first.split(b"# HELP process")[0]
+    stats.record(all_states_result())
+    assert b"vgdrift_scans_total 2.0" in expo.render("", False)[0]
 
 
 def test_write_textfile(tmp_path):

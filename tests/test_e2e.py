@@ -28,9 +28,7 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +41,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import free_port, require_tool
 from test_grafana import dashboard_queries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,21 +62,6 @@ KEEP_FOR = {"LVMVGMetadataDriftPersistent"}
 
 
 # ------------------------------------------------------------------ helpers
-
-def binary(*names, package):
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail(f"{names[0]} not found on PATH: apt-get install {package} "
-                f"(CI installs it)", pytrace=False)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def http_get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -238,9 +222,9 @@ class Stack:
         self.webhook = None
 
     def start(self):
-        prometheus = binary("prometheus", package="prometheus")
-        alertmanager = binary("prometheus-alertmanager", "alertmanager",
-                              package="prometheus-alertmanager")
+        prometheus = require_tool("prometheus", package="prometheus")
+        alertmanager = require_tool("prometheus-alertmanager", "alertmanager",
+                                    package="prometheus-alertmanager")
         self.webhook = Webhook()
 
         # Alertmanager: everything to the webhook, one group per alert.

@@ -12,12 +12,13 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
+
+from helpers import EXPORTER_METRICS, require_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATOR = os.path.join(ROOT, "grafana", "generate.py")
@@ -35,16 +36,7 @@ VARIABLE_VALUES = {
 }
 
 # The exporter's metric contract (names are fixed), plus Prometheus' up.
-METRICS = {
-    "vgdrift_vg_state", "vgdrift_vg_drift", "vgdrift_vg_seqno",
-    "vgdrift_vg_mtime_seconds", "vgdrift_vg_drift_seconds", "vgdrift_vg_pvs",
-    "vgdrift_vg_info", "vgdrift_vg_scan_duration_seconds",
-    "vgdrift_scan_duration_seconds_bucket", "vgdrift_scan_duration_seconds_sum",
-    "vgdrift_scan_duration_seconds_count", "vgdrift_scans_total",
-    "vgdrift_scan_errors_total", "vgdrift_last_scan_timestamp_seconds",
-    "vgdrift_last_scan_success", "vgdrift_device_reads_total",
-    "vgdrift_device_read_bytes_total", "vgdrift_build_info", "up",
-}
+METRICS = EXPORTER_METRICS | {"up"}
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*(\w+)\s*\)\s*$", re.S)
@@ -109,15 +101,6 @@ def dashboard_queries(values=None, path=DASHBOARD, variables=True):
         if q not in out:
             out.append(q)
     return out
-
-
-def promtool():
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool not found on PATH: install the Debian package "
-                    "prometheus (apt-get install prometheus); CI installs it",
-                    pytrace=False)
-    return path
 
 
 # --- dashboards as code ---------------------------------------------------
@@ -251,7 +234,7 @@ def test_queries_are_valid_promql(tmp_path):
         {"record": f"dashboard:query_{i}", "expr": q} for i, q in enumerate(queries)]}]}
     path = tmp_path / "dashboard.rules.yml"
     path.write_text(yaml.safe_dump(rules, sort_keys=False))
-    res = subprocess.run([promtool(), "check", "rules", str(path)],
+    res = subprocess.run([require_tool("promtool", package="prometheus"), "check", "rules", str(path)],
                          capture_output=True, text=True, timeout=120)
     numbered = "\n".join(f"{i}: {q}" for i, q in enumerate(queries))
     assert res.returncode == 0, f"{res.stdout}{res.stderr}\n{numbered}"
@@ -263,6 +246,6 @@ def test_invalid_promql_is_caught(tmp_path):
     path = tmp_path / "bad.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
         {"record": "dashboard:bad", "expr": "sum by (instance (up)"}]}]}))
-    res = subprocess.run([promtool(), "check", "rules", str(path)],
+    res = subprocess.run([require_tool("promtool", package="prometheus"), "check", "rules", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode != 0

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from lab import Lab, LabError, pv_layout, read_mda_text
+from lab import make_vg as lab_make_vg
 
 
 def losetup_a():
@@ -22,11 +23,8 @@ def backup_seqno(node, vg):
 
 
 def make_vg(lab, vg="vg0", disks=None):
-    disks = disks or [lab.add_disk("d0", 16)]
-    lab.a.lvm("pvcreate", *[d.a for d in disks])
-    lab.a.lvm("vgcreate", vg, *[d.a for d in disks])
-    lab.a.lvm("lvcreate", "-L", "4m", "-n", "lv1", vg)
-    return disks
+    """lab.py's make_vg, by default vg0 on a new 16 MiB disk d0."""
+    return lab_make_vg(lab, vg, disks or [lab.add_disk("d0", 16)])
 
 
 def test_two_nodes_see_the_same_vg(lab):

@@ -8,7 +8,6 @@ also proves that nothing was written: images and the cache hash the same
 before and after.
 """
 
-import hashlib
 import json
 import os
 import struct
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import MIB, pv_layout, read_mda_text
+from helpers import sha256_files
+from lab import MIB, churn_until_wrapped, make_vg, pv_layout, read_mda_text
 
 EXPORTER = Path(__file__).resolve().parent.parent / "exporter"
 
@@ -31,17 +31,6 @@ STATE_EXIT = {"in_sync": 0, "drift": 1, "cache_ahead": 2, "conflict": 2, "uuid_m
 
 
 # ------------------------------------------------------------------ helpers
-
-def _digest(paths):
-    out = {}
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        out[str(p)] = h.hexdigest()
-    return out
-
 
 def _watched(lab):
     return [d.image for d in lab.disks] + sorted(lab.b.backup_dir.iterdir())
@@ -58,12 +47,12 @@ def run_check(lab, *args, devices=None, timeout=60):
     # matches nothing stands for "no candidates".
     for dev in devices or [str(lab.workdir / "no-such-device*")]:
         cmd += ["--devices", dev]
-    before = _digest(_watched(lab))
+    before = sha256_files(_watched(lab))
     r = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
                        env=dict(os.environ, PYTHONPATH=str(EXPORTER)))
     assert "Traceback" not in r.stderr, r.stderr
     doc = json.loads(r.stdout)
-    assert _digest(_watched(lab)) == before, "vgdrift check wrote to an image or the cache"
+    assert sha256_files(_watched(lab)) == before, "vgdrift check wrote to an image or the cache"
     assert doc["version"] == 1
     assert r.returncode == doc["exit_code"]
     # The worst VG decides, unless the answer as a whole is unknown (3),
@@ -84,14 +73,6 @@ def vg_of(doc, name):
 
 def states(doc):
     return {v["name"]: v["state"] for v in doc["vgs"]}
-
-
-def make_vg(lab, vg, disks, *pvcreate_args, lvs=("lv1",)):
-    lab.a.lvm("pvcreate", *pvcreate_args, *[d.a for d in disks])
-    lab.a.lvm("vgcreate", vg, *[d.a for d in disks])
-    for lv in lvs:
-        lab.a.lvm("lvcreate", "-L", "4m", "-n", lv, vg)
-    return disks
 
 
 def uuid_of(disk):
@@ -133,6 +114,13 @@ def rewrite_mda_header(disk, mda_index=0, **raw_locn):
     struct.pack_into("<QQII", h, 40, fields["offset"], fields["size"], fields["checksum"], fields["flags"])
     struct.pack_into("<I", h, 0, crc(bytes(h[4:512])))
     write_image(disk, m["start"], bytes(h))
+
+
+def spoil_text_checksum(disk):
+    """Make the first mda header of `disk` name a checksum its text does not
+    have, the header itself staying valid."""
+    m = pv_layout(disk.image)["mdas"][0]
+    rewrite_mda_header(disk, checksum=m["checksum"] ^ 0x5A5A5A5A)
 
 
 def assert_pvs(vg, expected):
@@ -488,16 +476,7 @@ def test_wrapped_ring_buffer(lab):
     for i in range(6):     # bigger copies: the ring wraps sooner
         lab.a.lvm("lvcreate", "-L", "64k", "-n", f"keep{i}", "--addtag", f"keep{i}", "vg0")
     lab.b.vgcfgbackup("vg0")
-    for n in range(200):
-        if n % 2 == 0:
-            lab.a.lvm("lvcreate", "-L", "64k", "-n", "churn", "vg0")
-        else:
-            lab.a.lvm("lvremove", "-f", "vg0/churn")
-        m = pv_layout(d0.image)["mdas"][0]
-        tail = m["size"] - m["offset"]
-        if m["wraps"] and tail >= 128 and m["text_size"] - tail >= 128:
-            break
-    else:
+    if churn_until_wrapped(lab.a, "vg0", d0.image, 200) is None:
         pytest.fail("the metadata never wrapped")
     seq = lab.a.vgs_truth("vg0")["seqno"]
 
@@ -644,10 +623,10 @@ def test_never_writes(lab):
     make_vg(lab, "vg0", [d0, d1])
     lab.b.vgcfgbackup("vg0")
     lab.a.lvm("lvcreate", "-L", "4m", "-n", "lv2", "vg0")
-    before = _digest([d.image for d in lab.disks])
+    before = sha256_files([d.image for d in lab.disks])
     for _ in range(3):
         assert run_check(lab)[0].returncode == 1
-    assert _digest([d.image for d in lab.disks]) == before
+    assert sha256_files([d.image for d in lab.disks]) == before
 
 
 def test_bad_label_checksum(lab):
@@ -681,8 +660,7 @@ def test_garbage_text_checksum(lab):
     d0, d1 = lab.add_disk("d0"), lab.add_disk("d1")
     make_vg(lab, "vg0", [d0, d1])
     lab.b.vgcfgbackup("vg0")
-    m = pv_layout(d1.image)["mdas"][0]
-    rewrite_mda_header(d1, checksum=m["checksum"] ^ 0x5A5A5A5A)
+    spoil_text_checksum(d1)
     r, doc = run_check(lab)
     vg = vg_of(doc, "vg0")
     assert r.returncode == 2 and vg["state"] == "inconsistent" and vg["reason"] == "corrupt"
@@ -691,8 +669,7 @@ def test_garbage_text_checksum(lab):
     assert [e["where"] for e in doc["errors"]] == [d1.b]
 
     # Both copies bad: nothing to compare with.
-    m = pv_layout(d0.image)["mdas"][0]
-    rewrite_mda_header(d0, checksum=m["checksum"] ^ 0x5A5A5A5A)
+    spoil_text_checksum(d0)
     r, doc = run_check(lab)
     vg = vg_of(doc, "vg0")
     assert r.returncode == 2 and vg["state"] == "unreadable" and vg["reason"] == "corrupt"

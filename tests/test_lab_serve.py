@@ -8,11 +8,8 @@ lab is torn down (fixture order), and any FUSE disk is unblocked before the
 readers it held are waited for.
 """
 
-import hashlib
-import http.client
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +19,9 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from helpers import free_port, local_get, sha256_files, stop_process
+from lab import make_vg
 
 EXPORTER = Path(__file__).resolve().parent.parent / "exporter"
 
@@ -35,28 +35,14 @@ TIMEOUT = 2.0           # --timeout
 
 # ------------------------------------------------------------------ helpers
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_vg(lab, vg, disks, *pvcreate_args, lvs=("lv1",)):
-    lab.a.lvm("pvcreate", *pvcreate_args, *[d.a for d in disks])
-    lab.a.lvm("vgcreate", vg, *[d.a for d in disks])
-    for lv in lvs:
-        lab.a.lvm("lvcreate", "-L", "4m", "-n", lv, vg)
-
-
-def digest(paths):
-    out = {}
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        out[str(p)] = h.hexdigest()
-    return out
+def write_config(path, lab, port, vgs):
+    """A config file for node B's exporter on `port` with the `vgs:`
+    section given (a YAML line, or "" for every VG), scanning every second
+    (timeout 2 s): what the SIGHUP tests rewrite and reload."""
+    devices = "".join("\n  - %s" % d for d in lab.b.devices)
+    path.write_text("cache_dirs: [%s]\ndevices:%s\n%s\nscan: {interval: 1s, timeout: 2s}\n"
+                    "web: {listen_address: '127.0.0.1:%d'}\n"
+                    % (lab.b.backup_dir, devices, vgs, port))
 
 
 def loop_writes(dev):
@@ -130,13 +116,7 @@ class Serve:
         return self.stderr_path.read_text()
 
     def get(self, path, timeout=5.0):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse()
-            return r.status, r.read()
-        finally:
-            conn.close()
+        return local_get(self.port, path, timeout)
 
     def scrape(self):
         """(Metrics, seconds the scrape took)."""
@@ -209,13 +189,7 @@ class Serve:
         return code, time.monotonic() - t
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def summary(m):
@@ -561,7 +535,7 @@ def test_soak_changes_no_byte_of_any_image(lab, serve):
     lab.a.lvm("lvcreate", "-L", "4m", "-n", "lv2", "vg1")      # vg1 drifted on B
     images = [d.image for d in lab.disks]
     watched = images + sorted(lab.b.backup_dir.iterdir())
-    before = digest(watched)
+    before = sha256_files(watched)
     writes = {dev: loop_writes(dev) for dev in lab.b.devices}
     s = serve()
     s.wait_ready()
@@ -572,7 +546,7 @@ def test_soak_changes_no_byte_of_any_image(lab, serve):
     assert m.get1("vgdrift_device_reads_total") > 0
     code, took = s.stop()
     assert code == 0, s.stderr
-    assert digest(watched) == before, "serve wrote to an image or the cache"
+    assert sha256_files(watched) == before, "serve wrote to an image or the cache"
     assert {dev: loop_writes(dev) for dev in lab.b.devices} == writes, "write I/O on node B's loops"
 
 
@@ -585,14 +559,8 @@ def test_sighup_reload_changes_the_vg_set(lab, serve, tmp_path):
     lab.b.vgcfgbackup()
     port = free_port()
     config = tmp_path / "vgdrift.yml"
-    devices = "".join("\n  - %s" % d for d in lab.b.devices)
 
-    def write(vgs):
-        config.write_text("cache_dirs: [%s]\ndevices:%s\n%s\nscan: {interval: 1s, timeout: 2s}\n"
-                          "web: {listen_address: '127.0.0.1:%d'}\n"
-                          % (lab.b.backup_dir, devices, vgs, port))
-
-    write("vgs: {include: [vg0, vg1]}")
+    write_config(config, lab, port, "vgs: {include: [vg0, vg1]}")
     s = serve(config_file=config, port=port)
     s.wait_ready()
     m = s.metrics()
@@ -602,7 +570,7 @@ def test_sighup_reload_changes_the_vg_set(lab, serve, tmp_path):
     for vgs, want in (("vgs: {exclude: [vg0]}", {"vg1", "vg2"}),
                       ("vgs: {include: [vg0, vg2], exclude: [vg2]}", {"vg0"}),
                       ("", {"vg0", "vg1", "vg2"})):
-        write(vgs)
+        write_config(config, lab, port, vgs)
         s.proc.send_signal(signal.SIGHUP)
         m = s.wait_for(lambda m: m.vgs() == want, 3 * INTERVAL + 1, "VG set %s after SIGHUP" % sorted(want))
         assert all(m.state(vg) == "in_sync" for vg in want), summary(m)
@@ -625,12 +593,6 @@ def test_sighup_while_a_device_is_hung_adds_no_stuck_worker(lab, requires_fuse, 
     hung = hung_lab(lab)
     port = free_port()
     config = tmp_path / "vgdrift.yml"
-    devices = "".join("\n  - %s" % d for d in lab.b.devices)
-
-    def write(vgs):
-        config.write_text("cache_dirs: [%s]\ndevices:%s\n%s\nscan: {interval: 1s, timeout: 2s}\n"
-                          "web: {listen_address: '127.0.0.1:%d'}\n"
-                          % (lab.b.backup_dir, devices, vgs, port))
 
     def stuck():
         """Workers alive at every sample over ~1.5 intervals: the ones
@@ -643,7 +605,7 @@ def test_sighup_while_a_device_is_hung_adds_no_stuck_worker(lab, requires_fuse, 
             time.sleep(0.02)
         return common
 
-    write("vgs: {include: [vg0, vg1]}")
+    write_config(config, lab, port, "vgs: {include: [vg0, vg1]}")
     s = serve(config_file=config, port=port)
     s.wait_ready()
     lab.block(hung)
@@ -651,7 +613,7 @@ def test_sighup_while_a_device_is_hung_adds_no_stuck_worker(lab, requires_fuse, 
     first = stuck()
     assert len(first) == 1, first
     for vgs in ("vgs: {include: [vg0]}", "vgs: {include: [vg0, vg1]}"):
-        write(vgs)
+        write_config(config, lab, port, vgs)
         s.proc.send_signal(signal.SIGHUP)
         s.wait_for(lambda m: m.vgs() == ({"vg0"} if "vg1" not in vgs else {"vg0", "vg1"}),
                    3 * INTERVAL + TIMEOUT, "reloaded: " + vgs)

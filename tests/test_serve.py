@@ -2,7 +2,6 @@
 scanner injected (the disk side is tested elsewhere)."""
 
 import argparse
-import http.client
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ import pytest
 import vgdrift
 from vgdrift.logs import JsonFormatter, LogfmtFormatter, setup_logging
 from vgdrift.config import ServeConfig
+from helpers import free_port, local_get
 from vgdrift.serve import EXIT_CONFIG, EXIT_RUNTIME, add_serve_arguments, run_serve, serve_main
 
 PYTHONPATH = os.pathsep.join([str(Path(vgdrift.__file__).resolve().parents[1]),
@@ -56,28 +56,12 @@ sys.exit(serve.run_serve(cfg, scanner_factory=FakeScanner, reload_config=load))
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
 def wait_for(port, path, status=200, timeout=15.0):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            last = get(port, path)
+            last = local_get(port, path)
             if last[0] == status:
                 return last
         except OSError as e:
@@ -145,7 +129,7 @@ def child(tmp_path):
 def test_signal_stops_promptly(child, signum):
     c = child()
     wait_for(c.port, "/-/ready")
-    status, body = get(c.port, "/metrics")
+    status, body = local_get(c.port, "/metrics")
     assert status == 200 and b'vgdrift_vg_state{state="drift",vg="vg_drift"} 1.0' in body
     code, prompt = c.stop_within(signum, 2.0)
     assert code == 0 and prompt, c.stderr
@@ -155,8 +139,8 @@ def test_signal_stops_promptly(child, signum):
 def test_stops_promptly_in_the_middle_of_a_hung_scan(child):
     c = child(scan_seconds=60)
     wait_for(c.port, "/-/healthy")
-    assert get(c.port, "/-/ready")[0] == 503          # the first scan has not finished
-    assert b"vgdrift_vg_state{" not in get(c.port, "/metrics")[1]
+    assert local_get(c.port, "/-/ready")[0] == 503          # the first scan has not finished
+    assert b"vgdrift_vg_state{" not in local_get(c.port, "/metrics")[1]
     code, prompt = c.stop_within(signal.SIGTERM, 2.0)
     assert code == 0 and prompt, c.stderr
 
@@ -172,7 +156,7 @@ def test_sighup_reloads_and_keeps_the_old_config_when_invalid(child, tmp_path):
     config_file.write_text(base % (port, "/vg-metrics") + "cache_dirs: [/srv/other]\n")
     c.proc.send_signal(signal.SIGHUP)
     wait_for(port, "/vg-metrics")
-    assert get(port, "/metrics")[0] == 404
+    assert local_get(port, "/metrics")[0] == 404
     deadline = time.monotonic() + 10
     while "scanner for /srv/other" not in c.stderr and time.monotonic() < deadline:
         time.sleep(0.05)                            # new scan options: a new scanner
@@ -184,7 +168,7 @@ def test_sighup_reloads_and_keeps_the_old_config_when_invalid(child, tmp_path):
     while "reload failed" not in c.stderr and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "reload failed" in c.stderr and "scan.interval" in c.stderr
-    assert get(port, "/vg-metrics")[0] == 200       # still the previous configuration
+    assert local_get(port, "/vg-metrics")[0] == 200       # still the previous configuration
     code, prompt = c.stop_within(signal.SIGTERM, 2.0)
     assert code == 0 and prompt, c.stderr
 

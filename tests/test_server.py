@@ -11,7 +11,7 @@ import pytest
 from pki import make_pki
 from samples import all_states_result
 from vgdrift.collector import ScanStats
-from vgdrift.serve import build_registry
+from vgdrift.serve import build_exposition
 from vgdrift.server import Settings, make_server, parse_listen_address
 from vgdrift.webconfig import WebConfig, load_web_config
 
@@ -29,7 +29,7 @@ def start():
 
     def start(web=None, telemetry_path="/metrics", **kwargs):
         stats = ScanStats()
-        server = make_server("127.0.0.1:0", build_registry(stats), lambda: stats.ready,
+        server = make_server("127.0.0.1:0", build_exposition(stats), lambda: stats.ready,
                              Settings(telemetry_path, web or WebConfig()), **kwargs)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                          daemon=True).start()

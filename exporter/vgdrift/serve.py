@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Optional
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from . import model
-from .collector import ScanStats, VgdriftCollector
+from .collector import Exposition, ScanStats
 from .config import (ConfigError, ServeConfig, check_listen_address, check_log_format,
                      check_log_level, check_telemetry_path, load_config, parse_duration)
 from .logs import setup_logging
@@ -91,13 +91,12 @@ def scan_options(config: ServeConfig) -> Any:
                        vgs=config.vgs, exclude_vgs=config.exclude_vgs, timeout=config.timeout)
 
 
-def build_registry(stats: ScanStats) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(VgdriftCollector(stats))
+def build_exposition(stats: ScanStats) -> Exposition:
+    live = CollectorRegistry(auto_describe=True)
     # process_* come from /proc/self: no disk I/O, and they show a leaking
     # or fd-hungry exporter.
-    ProcessCollector(registry=registry)
-    return registry
+    ProcessCollector(registry=live)
+    return Exposition(stats, live)
 
 
 def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_scanner,
@@ -115,7 +114,7 @@ def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_sca
         return EXIT_CONFIG
     stats = ScanStats()
     try:
-        server = make_server(config.listen_address, build_registry(stats), lambda: stats.ready,
+        server = make_server(config.listen_address, build_exposition(stats), lambda: stats.ready,
                              Settings(config.telemetry_path, web))
     except (OSError, ValueError) as e:
         print("vgdrift serve: cannot listen on %s: %s"

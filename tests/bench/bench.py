@@ -5,6 +5,7 @@ Run as root:
 
     python3 tests/bench/bench.py [--devices 1000 --pvs 256 --vgs 64 --runs 7]
     python3 tests/bench/bench.py --latency     # 100 / 32 / 8, 2 ms per read
+    python3 tests/bench/bench.py --serve       # the exporter: scrapes, scans, RSS
 
 Builds N loop devices over sparse image files, K of them PVs in V VGs (K/V
 PVs and two LVs each), made by real LVM2 under a private LVM_SYSTEM_DIR
@@ -24,8 +25,32 @@ page cache, every read reaches the server) with a delay on every read; the
 loops are attached over the FUSE files.  The delay is switched on only
 after setup.
 
+--serve soaks the exporter instead of comparing with vgs (same setup, same
+defaults; --devices may be lowered, the figures are about the exporter):
+
+    python3 tests/bench/bench.py --serve [--devices 300] [--soak 600 --scrapes 2000]
+
+It starts `vgdrift serve --cache-dir BACKUP --web.listen-address
+127.0.0.1:<free port> --scan.interval 1s` (the venv's script or python -m
+vgdrift with PYTHONPATH=exporter, as for check), times /-/ready, then for
+--soak seconds: --scrapes GETs of /metrics spread evenly over the soak,
+sequential, on one persistent keep-alive http.client connection with
+Prometheus' Accept and Accept-Encoding: gzip headers (latency = request sent
+to body read: p50/p90/p99/max); every 5 s VmRSS and Threads of the exporter
+from /proc/PID/status, its child processes from /proc/*/stat, and one scrape
+on a fresh connection.  It prints the scan duration (mean from the
+vgdrift_scan_duration_seconds histogram sum/count, the last scan's and a
+p50/p90/max from count/sum deltas between scrapes one scan apart, the
+per-VG vgdrift_vg_scan_duration_seconds of the last scan), scans and scan
+errors (vgdrift_scans_total, vgdrift_scan_errors_total), RSS averaged over
+the first and the last minute, its max and growth (targets: scrape p99 <=
+10 ms, RSS <= 40 MiB with no growth), then sends SIGTERM and times the exit.
+With --profile it also prints a cProfile of the scrape path (collector,
+encoder, gzip) in a harness process on a real scan of the bench's VGs.
+
 Every loop attached here is detached at the end, also on failure or Ctrl-C
-(tests/lab.py's teardown); nothing else is touched.
+(tests/lab.py's teardown), after the exporter, if still running, is killed;
+nothing else is touched.
 """
 
 from __future__ import annotations
@@ -304,6 +329,372 @@ def summary(runs, key):
     return statistics.median(vals), min(vals), max(vals)
 
 
+# --- --serve: the exporter under a 1 s scan interval ------------------------
+
+# What Prometheus 2.x/3.x sends by default: OpenMetrics preferred, gzip.
+SCRAPE_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+              "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+    "User-Agent": "vgdrift-bench",
+}
+SERVE_TARGETS = {"scrape_p99_ms": 10.0, "rss_mib": 40.0, "growth_mib": 0.0}
+SAMPLE_EVERY = 5.0
+
+
+def free_port() -> int:
+    """A port free right now on 127.0.0.1 (the exporter binds it a moment later;
+    a lost race shows as the exporter exiting with "cannot listen")."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_exposition(text: str) -> dict:
+    """{(name, frozenset of label pairs): value} from the text or OpenMetrics
+    format (enough for our own exposition: no escaped quotes in values)."""
+    import re
+    line_re = re.compile(r'^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$')
+    label_re = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        mo = line_re.match(line)
+        if mo:
+            labels = frozenset(label_re.findall(mo.group(2) or ""))
+            out[(mo.group(1), labels)] = float(mo.group(3))
+    return out
+
+
+def series(expo: dict, name: str, **want) -> list:
+    """[(labels dict, value)] of `name` whose labels include `want`."""
+    rows = []
+    for (n, labels), value in expo.items():
+        d = dict(labels)
+        if n == name and all(d.get(k) == v for k, v in want.items()):
+            rows.append((d, value))
+    return rows
+
+
+def value(expo: dict, name: str, **want) -> float:
+    rows = series(expo, name, **want)
+    return sum(v for _, v in rows) if rows else float("nan")
+
+
+def proc_status(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM", "Threads"):
+                out[key] = int(rest.split()[0])
+    return out
+
+
+def children_of(pid: int) -> list:
+    """PIDs whose parent is `pid` (from /proc/*/stat), and their RSS in KiB."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid == pid:
+                kids.append((int(entry), proc_status(int(entry)).get("VmRSS", 0)))
+        except (OSError, ValueError):
+            continue
+    return kids
+
+
+def percentile(sorted_vals, q: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_vals:
+        return float("nan")
+    import math
+    return sorted_vals[min(len(sorted_vals) - 1, max(0, math.ceil(q / 100 * len(sorted_vals)) - 1))]
+
+
+class Scraper:
+    """GET /metrics like Prometheus (headers above).  `persistent`: one
+    keep-alive http.client connection, reopened only if the server drops it."""
+
+    def __init__(self, port: int, path: str = "/metrics", persistent: bool = True):
+        import http.client
+        self.http = http.client
+        self.port, self.path, self.persistent = port, path, persistent
+        self.conn = None
+        self.reconnects = 0
+
+    def get(self, path=None, headers=None):
+        """(status, decoded body, wire bytes, seconds)."""
+        import gzip
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = self.http.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            t0 = time.perf_counter()
+            try:
+                self.conn.request("GET", path or self.path, headers=SCRAPE_HEADERS if headers is None else headers)
+                resp = self.conn.getresponse()
+                body = resp.read()
+            except (OSError, self.http.HTTPException):
+                self.close()
+                if attempt or not self.persistent:
+                    raise
+                self.reconnects += 1
+                continue
+            elapsed = time.perf_counter() - t0
+            if not self.persistent or resp.will_close:
+                self.close()
+            wire = len(body)
+            if resp.getheader("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            return resp.status, body.decode("utf-8", "replace"), wire, elapsed
+        raise AssertionError("unreachable")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def start_exporter(lab, backup, log):
+    """`vgdrift serve` on a free 127.0.0.1 port; (Popen, port, log path, seconds to ready)."""
+    vd_cmd, vd_env = vgdrift_cmd()
+    logpath = lab.workdir / "exporter.log"
+    for _ in range(5):
+        port = free_port()
+        cmd = vd_cmd + ["serve", "--cache-dir", str(backup), "--web.listen-address", f"127.0.0.1:{port}",
+                        "--scan.interval", "1s"]
+        t0 = time.monotonic()
+        logf = open(logpath, "ab")
+        proc = subprocess.Popen(cmd, env=vd_env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        logf.close()
+        lab.exporter = proc
+        log(f"exporter: {' '.join(cmd[-7:])} (pid {proc.pid}"
+            + (", PYTHONPATH=exporter" if "PYTHONPATH" in vd_env else "") + ")")
+        probe = Scraper(port, persistent=False)
+        while proc.poll() is None and time.monotonic() - t0 < 120:
+            try:
+                status = probe.get("/-/ready", headers={})[0]
+            except OSError:
+                status = None
+            if status == 200:
+                return proc, port, logpath, time.monotonic() - t0
+            time.sleep(0.02)
+        if proc.poll() is None:
+            raise RuntimeError("exporter not ready after 120 s")
+        tail = logpath.read_text(errors="replace").strip().splitlines()[-1:]
+        if not any("cannot listen" in l for l in tail):
+            raise RuntimeError(f"exporter exited with {proc.returncode}: {' '.join(tail)}")
+    raise RuntimeError("could not find a free port for the exporter")
+
+
+def stop_exporter(proc, timeout: float = 30.0) -> tuple:
+    """SIGTERM; (seconds until it exited, exit code or None if it had to be killed)."""
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        rc = None
+    return time.perf_counter() - t0, rc
+
+
+def serve_bench(lab, a, log, lay, subreaper: bool) -> int:
+    backup = lab.a.backup_dir
+    n, k, v = len(lay["loops"]), len(lay["pvs"]), len(lay["vgs"])
+    proc, port, logpath, t_ready = start_exporter(lab, backup, log)
+    pid = proc.pid
+    log(f"ready after {t_ready:.2f} s (first scan included)")
+
+    persistent = Scraper(port)
+    fresh = Scraper(port, persistent=False)
+    status, body, wire, _ = persistent.get()
+    expo = parse_exposition(body)
+    states = {}
+    for labels, val in series(expo, "vgdrift_vg_state"):
+        if val == 1:
+            states[labels["state"]] = states.get(labels["state"], 0) + 1
+    log(f"first scrape: HTTP {status}, {len(body) / 1024:.1f} KiB exposition ({wire / 1024:.1f} KiB gzip), "
+        f"{len(expo)} samples; VG states {states}")
+
+    soak = max(0.0, float(a.soak))
+    period = soak / a.scrapes if soak else 0.0
+    log(f"soak {soak:.0f} s at --scan.interval 1s: {a.scrapes} sequential scrapes of /metrics on one persistent "
+        f"keep-alive http.client connection, one every {period * 1000:.0f} ms (Prometheus' Accept and "
+        f"Accept-Encoding: gzip headers; time = request sent to body read); every {SAMPLE_EVERY:.0f} s "
+        f"VmRSS/Threads/children of pid {pid} from /proc plus one scrape on a fresh connection")
+
+    lat, fresh_lat, samples, scan_deltas = [], [], [], []
+    prev = (value(expo, "vgdrift_scan_duration_seconds_count"), value(expo, "vgdrift_scan_duration_seconds_sum"))
+    max_children, max_child_rss, exited_early = 0, 0, None
+    t_start = time.monotonic()
+    next_scrape, next_sample, done = t_start, t_start, 0
+    last_body = body
+
+    def account(text):
+        nonlocal prev, last_body
+        last_body = text
+        e = parse_exposition(text)
+        cur = (value(e, "vgdrift_scan_duration_seconds_count"), value(e, "vgdrift_scan_duration_seconds_sum"))
+        if cur[0] == prev[0] + 1:
+            scan_deltas.append(cur[1] - prev[1])   # exactly one scan in between: its duration
+        prev = cur
+
+    while True:
+        now = time.monotonic()
+        if proc.poll() is not None:
+            exited_early = proc.returncode
+            break
+        if now >= next_sample and now - t_start <= soak + 0.5:
+            st = proc_status(pid)
+            kids = children_of(pid)
+            max_children = max(max_children, len(kids))
+            max_child_rss = max([max_child_rss] + [r for _, r in kids])
+            samples.append((now - t_start, st["VmRSS"], st["Threads"], len(kids)))
+            _, text, _, secs = fresh.get()
+            fresh_lat.append(secs)
+            account(text)
+            next_sample += SAMPLE_EVERY
+            continue
+        if done < a.scrapes and now >= next_scrape:
+            status, text, _, secs = persistent.get()
+            if status == 200:
+                lat.append(secs)
+            done += 1
+            next_scrape = t_start + done * period
+            # Parsing ~every scan (not after every back-to-back scrape) keeps
+            # the bench's own CPU use off the exporter's.
+            if period >= 0.2 or done % 50 == 0:
+                account(text)
+            continue
+        if done >= a.scrapes and now - t_start >= soak:
+            break
+        wake = min(next_sample if now - t_start <= soak else float("inf"),
+                   next_scrape if done < a.scrapes else float("inf"), t_start + soak)
+        time.sleep(max(0.0, min(1.0, wake - time.monotonic())))
+    elapsed = time.monotonic() - t_start
+    persistent.close()
+
+    if exited_early is not None:
+        log(f"EXPORTER EXITED during the soak (status {exited_early}); log tail:\n"
+            + "\n".join(logpath.read_text(errors="replace").splitlines()[-10:]))
+        lab.exporter = None
+        return 1
+
+    # Final figures from one last scrape.
+    _, text, _, _ = fresh.get()
+    expo = parse_exposition(text)
+    scans = value(expo, "vgdrift_scans_total")
+    count, total = value(expo, "vgdrift_scan_duration_seconds_count"), value(expo, "vgdrift_scan_duration_seconds_sum")
+    errors = {d["reason"]: int(x) for d, x in series(expo, "vgdrift_scan_errors_total") if x}
+    vg_durs = sorted(x for _, x in series(expo, "vgdrift_vg_scan_duration_seconds"))
+    rss_metric = value(expo, "process_resident_memory_bytes")
+    st_end = proc_status(pid)
+
+    def ms(x):
+        return f"{x * 1000:.2f}"
+    verdict = lambda ok: "ok" if ok else "MISSED"  # noqa: E731
+
+    log(f"\n--serve results: {n} devices, {k} PVs in {v} VGs; soak {elapsed:.0f} s; exporter pid {pid}")
+    s = sorted(lat)
+    p99 = percentile(s, 99)
+    log(f"  scrape latency, {len(s)} scrapes, persistent connection ({persistent.reconnects} reconnects): "
+        f"p50 {ms(percentile(s, 50))}  p90 {ms(percentile(s, 90))}  p99 {ms(p99)}  max {ms(s[-1] if s else 0)} ms"
+        f"  (target p99 <= {SERVE_TARGETS['scrape_p99_ms']:.0f} ms)  "
+        f"{verdict(p99 * 1000 <= SERVE_TARGETS['scrape_p99_ms'])}")
+    f = sorted(fresh_lat)
+    log(f"  scrape latency, {len(f)} scrapes, fresh connection each: p50 {ms(percentile(f, 50))}  "
+        f"p90 {ms(percentile(f, 90))}  max {ms(f[-1] if f else 0)} ms")
+    sd = sorted(scan_deltas)
+    log(f"  scans completed {scans:.0f} in {elapsed + t_ready:.0f} s since start; scan errors "
+        f"{sum(errors.values())} {errors or ''}; last scan success {value(expo, 'vgdrift_last_scan_success'):.0f}")
+    log(f"  scan duration: mean {ms(total / count)} ms (histogram sum/count over {count:.0f} scans); "
+        f"last one {ms(scan_deltas[-1]) if scan_deltas else '?'} ms; over {len(sd)} isolated scans: "
+        f"p50 {ms(percentile(sd, 50))}  p90 {ms(percentile(sd, 90))}  max {ms(sd[-1] if sd else 0)} ms")
+    if vg_durs:
+        log(f"  vgdrift_vg_scan_duration_seconds (last scan, {len(vg_durs)} VGs): min {ms(vg_durs[0])}  "
+            f"median {ms(statistics.median(vg_durs))}  max {ms(vg_durs[-1])} ms")
+    first = [x for x in samples if x[0] < 60]
+    last = [x for x in samples if x[0] >= max(0.0, elapsed - 60)]
+    mib = lambda kib: kib / 1024  # noqa: E731
+    f_avg = statistics.mean(x[1] for x in first) if first else float("nan")
+    l_avg = statistics.mean(x[1] for x in last) if last else float("nan")
+    rss_max = max(x[1] for x in samples) if samples else 0
+    growth = mib(l_avg - f_avg)
+    log(f"  RSS (VmRSS, {len(samples)} samples every {SAMPLE_EVERY:.0f} s): first minute {mib(f_avg):.1f} MiB, "
+        f"last minute {mib(l_avg):.1f} MiB, max {mib(rss_max):.1f} MiB, growth {growth:+.2f} MiB; "
+        f"VmHWM {mib(st_end['VmHWM']):.1f} MiB; process_resident_memory_bytes {rss_metric / MIB:.1f} MiB "
+        f"(target <= {SERVE_TARGETS['rss_mib']:.0f} MiB, no growth)  "
+        f"{verdict(mib(rss_max) <= SERVE_TARGETS['rss_mib'] and growth <= 0.5)}")
+    threads = sorted({x[2] for x in samples})
+    log(f"  threads: {threads[0]}-{threads[-1]}" if threads else "  threads: ?")
+    log(f"  child processes seen at samples: max {max_children} (max child RSS {mib(max_child_rss):.1f} MiB); "
+        f"{sum(1 for x in samples if x[3])} of {len(samples)} samples had a worker running")
+
+    kids_before = len(children_of(pid))
+    secs, rc = stop_exporter(proc)
+    lab.exporter = None
+    orphans, _ = reap_orphans(set(), wait_s=1.0) if subreaper else (0, 0)
+    log(f"  SIGTERM -> exit in {secs * 1000:.0f} ms, exit status {rc if rc is not None else 'KILLED after 30 s'}; "
+        f"{kids_before} worker(s) alive at SIGTERM, {orphans} orphaned worker(s) reaped by the bench")
+    lines = logpath.read_text(errors="replace").splitlines()
+    bad = [l for l in lines if "level=warn" in l or "level=error" in l or "Traceback" in l]
+    log(f"  exporter log: {len(lines)} lines, {len(bad)} warnings/errors"
+        + ("".join(f"\n    {l[:200]}" for l in bad[:5]) if bad else ""))
+    if a.profile:
+        profile_scrape(backup, log)
+    return 0
+
+
+PROFILE_HARNESS = r"""
+import cProfile, pstats, sys, time
+from vgdrift import collector, serve
+from vgdrift.scan import Scanner, ScanOptions
+from prometheus_client.exposition import choose_encoder
+result = Scanner(ScanOptions(cache_dirs=(sys.argv[1],)), isolation="fork").scan()
+stats = collector.ScanStats()
+stats.record(result)
+expo = serve.build_exposition(stats)
+encoder, _ = choose_encoder(sys.argv[2])
+def scrape():
+    return expo.render(sys.argv[2], True)[0]
+for _ in range(20):
+    scrape()
+n = 300
+t0 = time.perf_counter()
+for _ in range(n):
+    scrape()
+print(f"in-process render+gzip of /metrics ({len(expo.render(sys.argv[2], False)[0])} bytes): "
+      f"{(time.perf_counter() - t0) / n * 1000:.2f} ms each (mean of {n})")
+prof = cProfile.Profile()
+prof.enable()
+for _ in range(n):
+    scrape()
+prof.disable()
+pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(15)
+"""
+
+
+def profile_scrape(backup, log) -> None:
+    """cProfile of the scrape path (collector + encoder + gzip) in a small
+    harness process, on a real scan of the bench's VGs."""
+    vd_cmd, vd_env = vgdrift_cmd()
+    py = sys.executable if vd_cmd[0] == sys.executable else str(Path(vd_cmd[0]).parent / "python")
+    r = subprocess.run([py, "-c", PROFILE_HARNESS, str(backup), SCRAPE_HEADERS["Accept"]],
+                       capture_output=True, text=True, env=vd_env, timeout=300)
+    rows = [l for l in r.stdout.splitlines() if l.strip()]
+    start = next((i for i, l in enumerate(rows) if "ncalls" in l), len(rows))
+    log("\n".join(rows[:1]) + "\ncProfile of 300 scrape renderings (top 15 by own time):\n"
+        + "\n".join(rows[start:start + 16]) + (f"\n{r.stderr.strip()[-500:]}" if r.returncode else ""))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--devices", type=int)
@@ -315,7 +706,13 @@ def main() -> int:
     p.add_argument("--size-mib", type=int, default=8)
     p.add_argument("--workdir", help="default: a new directory in /tmp")
     p.add_argument("--profile", action="store_true",
-                   help="also print a cProfile of one vgdrift check (parent process)")
+                   help="also print a cProfile of one vgdrift check (parent process); "
+                        "with --serve, of the scrape path")
+    p.add_argument("--serve", action="store_true",
+                   help="soak `vgdrift serve` at a 1 s scan interval instead of comparing with vgs")
+    p.add_argument("--soak", type=float, default=600, help="--serve: soak seconds (default 600)")
+    p.add_argument("--scrapes", type=int, default=2000,
+                   help="--serve: /metrics scrapes spread evenly over the soak (default 2000)")
     a = p.parse_args()
     defaults = (100, 32, 8) if a.latency else (1000, 256, 64)
     a.devices = a.devices or defaults[0]
@@ -324,8 +721,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench.py needs root (loop devices, LVM)", file=sys.stderr)
         return 2
-    if a.pvs > a.devices or a.vgs > a.pvs or a.size_mib < 4:
-        print("need vgs <= pvs <= devices and --size-mib >= 4", file=sys.stderr)
+    if a.pvs > a.devices or a.vgs > a.pvs or a.size_mib < 4 or a.scrapes < 1 or a.soak < 0:
+        print("need vgs <= pvs <= devices, --size-mib >= 4, --scrapes >= 1, --soak >= 0", file=sys.stderr)
         return 2
 
     def log(msg):
@@ -338,6 +735,7 @@ def main() -> int:
 
     workdir = Path(a.workdir or tempfile.mkdtemp(prefix="vgdrift-bench-"))
     lab = BenchLab(workdir)
+    lab.exporter = None
     try:
         return bench(lab, a, log, subreaper)
     except KeyboardInterrupt:
@@ -347,6 +745,10 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         t0 = time.monotonic()
+        if lab.exporter is not None and lab.exporter.poll() is None:
+            lab.exporter.kill()     # before the loops go: it holds no device open between scans
+            lab.exporter.wait()
+            log("exporter killed (SIGKILL) before teardown")
         try:
             lab.close()
             removed = lab.remove_created()
@@ -361,6 +763,8 @@ def main() -> int:
 def bench(lab: BenchLab, a, log, subreaper: bool) -> int:
     lvm_version = subprocess.run(["lvm", "version"], capture_output=True, text=True).stdout.split("\n")[0]
     mode = f"latency ({a.delay_ms} ms per read, FUSE direct_io)" if a.latency else "local sparse files"
+    if a.serve:
+        mode += f"; --serve (exporter soak {a.soak:.0f} s, {a.scrapes} scrapes)"
     log(f"vgdrift bench: {mode}; kernel {platform.release()}, {lvm_version.strip()}, "
         f"python {platform.python_version()}, {os.cpu_count()} CPUs")
     lay = setup(lab, a, log)
@@ -374,6 +778,8 @@ def bench(lab: BenchLab, a, log, subreaper: bool) -> int:
         probe = direct_io_probe(pvs[0])
         log(f"direct_io check: O_DIRECT 4 KiB re-reads of {pvs[0]}: "
             + ", ".join(f"{x:.1f}" for x in probe) + f" ms (each >= {a.delay_ms} ms: not cached)")
+    if a.serve:
+        return serve_bench(lab, a, log, lay, subreaper)
 
     vd_cmd, vd_env = vgdrift_cmd()
     vd = vd_cmd + ["check", "--cache-dir", str(backup)]

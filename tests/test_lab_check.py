@@ -10,6 +10,7 @@ before and after.
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -614,6 +615,22 @@ def test_duplicate_paths_to_one_pv(lab):
         u = uuid_of(d0)
         assert_pvs(vg, [(u, d0.b, "ok", 2), (u, dup, "duplicate", 2)])
         assert d0.b in vg["pvs"][1]["error"]
+
+
+def test_clone_of_a_pv_is_a_duplicate(lab):
+    d0 = lab.add_disk("d0")
+    make_vg(lab, "vg0", [d0])
+    lab.b.vgcfgbackup("vg0")
+    # A block-level copy of the LUN (a snapshot or a clone presented to node
+    # B too): another file, so sysfs cannot tell; only reading its label can.
+    clone = d0.image.with_name("clone.img")
+    shutil.copyfile(d0.image, clone)
+    cloned = lab._attach(clone, d0.sector_size)
+    r, doc = run_check(lab, devices=[d0.b, cloned])
+    vg = vg_of(doc, "vg0")
+    assert r.returncode == 0 and vg["state"] == "in_sync"
+    assert_pvs(vg, [(uuid_of(d0), d0.b, "ok", 2), (uuid_of(d0), cloned, "duplicate", 2)])
+    assert vg["pvs"][0]["hint"] == d0.b      # the hinted path is the one used
 
 
 # ---------------------------------------------------- bad bytes, never writes

@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .model import REASON_CACHE, REASON_PERMISSION, ErrorItem
 from .textmeta import TextError, VGMeta, parse_vg
@@ -30,20 +30,33 @@ def _error(path: str, err: OSError, what: str) -> ErrorItem:
     return ErrorItem(reason, path, f"{path}: cannot {what}: {err.strerror or err}")
 
 
-def read_file(path: str) -> CachedVG:
-    """Raises TextError or OSError."""
+def read_file(path: str, memo: Optional[dict] = None) -> CachedVG:
+    """Raises TextError or OSError.  With a memo (the exporter's, kept across
+    scans), a file whose inode, size and mtime did not change is not parsed
+    again: LVM replaces a backup by renaming a new file over it."""
     with open(path, "rb") as f:
+        if memo is not None:
+            st = os.fstat(f.fileno())
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            hit = memo.get(path)
+            if hit is not None and hit[0] == key:
+                return hit[1]
         data = f.read(MAX_FILE + 1)
     if len(data) > MAX_FILE:
         raise TextError(path, None, f"larger than {MAX_FILE >> 20} MiB: not an LVM backup")
-    return CachedVG(path, parse_vg(data, path))
+    cached = CachedVG(path, parse_vg(data, path))
+    if memo is not None:
+        memo[path] = (key, cached)
+    return cached
 
 
-def read_cache(dirs: Sequence[str]) -> Tuple[List[CachedVG], List[ErrorItem], List[ErrorItem]]:
+def read_cache(dirs: Sequence[str], memo: Optional[dict] = None
+               ) -> Tuple[List[CachedVG], List[ErrorItem], List[ErrorItem]]:
     """(cached VGs, errors, warnings).  One VG per VG id: when two files
     hold the same VG (a rename left the old backup), the newest wins."""
     found: List[CachedVG] = []
     errors: List[ErrorItem] = []
+    seen = set()
     for d in dirs:
         try:
             names = sorted(os.listdir(d))
@@ -54,13 +67,17 @@ def read_cache(dirs: Sequence[str]) -> Tuple[List[CachedVG], List[ErrorItem], Li
             path = os.path.join(d, name)
             if _skipped(name) or not os.path.isfile(path):
                 continue
+            seen.add(path)
             try:
-                found.append(read_file(path))
+                found.append(read_file(path, memo))
             except OSError as e:
                 errors.append(_error(path, e, "read cache file"))
             except TextError as e:
                 where = f"line {e.line}: " if e.line else ""
                 errors.append(ErrorItem(REASON_CACHE, path, f"{path}: {where}{e.why}"))
+    if memo is not None:
+        for gone in set(memo) - seen:
+            del memo[gone]
     best = {}
     warnings = []
     for c in found:

@@ -119,6 +119,7 @@ class Scanner:
         self.options = options
         self.isolation = isolation
         self.abandoned: Dict[int, Tuple[worker.Running, frozenset]] = {}   # pid -> (worker, idents)
+        self.parsed: dict = {}    # cache files parsed by earlier scans (cache.read_file)
 
     def _outstanding(self) -> frozenset:
         """Devices an earlier, abandoned worker is still blocked on."""
@@ -139,7 +140,7 @@ class Scanner:
     def scan(self) -> m.CheckResult:
         o = self.options
         started, t0 = time.time(), time.monotonic()
-        cached, errors, warnings = read_cache(o.cache_dirs)
+        cached, errors, warnings = read_cache(o.cache_dirs, self.parsed)
         chosen = self.select(cached, errors)
         unknown = bool(errors)
         reports: List[m.VGReport] = []

@@ -138,3 +138,19 @@ def test_corrupt_first_metadata_area_is_reported_and_second_used(tmp_path):
     assert code == 2 and vg["state"] == "inconsistent" and vg["reason"] == "corrupt"
     assert vg["disk"]["seqno"] == vg["cache"]["seqno"]      # read from the second area
     assert vg["pvs"][0]["state"] == "corrupt" and "checksum" in vg["pvs"][0]["error"]
+
+
+def test_device_without_permission_is_unknown_exit_3(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop the capabilities that bypass permissions")
+    (img,) = unpack("simple", tmp_path)
+    os.chown(img, 65534, 65534)
+    os.chmod(img, 0o600)
+    r = subprocess.run(["setpriv", "--bounding-set", "-dac_override,-dac_read_search", sys.executable,
+                        "-m", "vgdrift", "check", "--format", "json", "--cache-dir",
+                        os.path.join(FIXTURES, "simple", "cache_a"), "--devices", str(img)],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=EXPORTER), timeout=60)
+    doc = json.loads(r.stdout)
+    assert r.returncode == 3 == doc["exit_code"], r.stderr
+    assert doc["vgs"][0]["state"] == "unreadable" and doc["errors"][0]["reason"] == "permission"
+    assert "Permission denied" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -39,6 +39,7 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
         if head.pv_uuid:
             by_uuid.setdefault(head.pv_uuid, []).append(head)
     by_path = {h.path: h for h in out.heads.values()}
+    denied = [h for h in out.heads.values() if h.reason == m.REASON_PERMISSION]
     allowed = {p for p in locate.expand_globs(patterns)} if patterns else None
     views = {}
     for uuid in set(hints) | set(by_uuid):
@@ -65,6 +66,12 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
             why = out.error or "the scan did not finish in time"
             views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=f"{hint or uuid}: {why}",
                                  reason=m.REASON_TIMEOUT if out.error is None else m.REASON_INTERNAL)
+        elif denied:
+            # Not found, but some devices could not even be opened: the PV
+            # may well be on one of them.
+            views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, reason=m.REASON_PERMISSION,
+                                 error=f"PV {uuid} not found; {len(denied)} device(s) could not be "
+                                       f"opened: {denied[0].error}")
         else:
             views[uuid] = PVView(uuid, m.PV_MISSING, None,
                                  error=f"no device{' matching ' + ', '.join(patterns) if patterns else ''} "
@@ -112,6 +119,18 @@ def _durations(chosen: List[CachedVG], views: Dict[str, PVView], out: worker.Out
     return result
 
 
+def _pv_errors(report: m.VGReport, views: Dict[str, PVView]) -> List[m.ErrorItem]:
+    """One error line per PV that could not be read or is corrupt."""
+    out = []
+    for pv in report.pvs:
+        if pv.state in (m.PV_UNREADABLE, m.PV_CORRUPT) and pv.error:
+            view = views.get(pv.uuid)
+            reason = m.REASON_CORRUPT if pv.state == m.PV_CORRUPT else (
+                view.reason if view is not None and view.reason else m.REASON_IO)
+            out.append(m.ErrorItem(reason, pv.device or pv.hint or pv.uuid, pv.error, vg=report.name))
+    return out
+
+
 class Scanner:
     def __init__(self, options: ScanOptions, isolation: str = "spawn"):
         if isolation not in ("fork", "spawn"):
@@ -137,32 +156,37 @@ class Scanner:
                                           f"VG {name} is not in the cache ({', '.join(o.cache_dirs)})", vg=name))
         return [c for c in chosen if c.vg.name not in o.exclude_vgs]
 
+    def _read_disks(self, chosen: List[CachedVG]) -> Tuple[worker.Outcome, locate.Siblings]:
+        """Runs the worker; meanwhile indexes loop devices (sysfs only)."""
+        o = self.options
+        plan = Plan(tuple(WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
+                          for c in chosen),
+                    tuple(o.device_globs), o.timeout, self._outstanding())
+        deadline = time.monotonic() + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
+        running = worker.start(plan, self.isolation)
+        siblings = locate.Siblings()
+        if any(os.path.basename(os.path.realpath(pv.device or "/")).startswith("loop")
+               for c in chosen for pv in c.vg.pvs):
+            siblings.prepare()
+        out = worker.finish(running, deadline)
+        hung = frozenset(tuple(i) for i in (out.stats or {}).get("hung", ()))
+        hung |= frozenset(i for i, h in out.heads.items() if h.reason == m.REASON_TIMEOUT)
+        if hung and not worker.exited(running):
+            self.abandoned[out.pid] = (running, hung - plan.skip)
+        return out, siblings
+
     def scan(self) -> m.CheckResult:
         o = self.options
         started, t0 = time.time(), time.monotonic()
         cached, errors, warnings = read_cache(o.cache_dirs, self.parsed)
         chosen = self.select(cached, errors)
-        unknown = bool(errors)
         reports: List[m.VGReport] = []
-        reads = read_bytes = 0
+        stats: dict = {}
         if chosen:
-            plan = Plan(tuple(WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
-                              for c in chosen),
-                        tuple(o.device_globs), o.timeout, self._outstanding())
-            deadline = t0 + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
-            running = worker.start(plan, self.isolation)
-            siblings = locate.Siblings()
-            if any(os.path.basename(os.path.realpath(pv.device or "/")).startswith("loop")
-                   for c in chosen for pv in c.vg.pvs):
-                siblings.prepare()   # sysfs only: done while the worker reads
-            out = worker.finish(running, deadline)
-            hung = frozenset(tuple(i) for i in (out.stats or {}).get("hung", ()))
-            hung |= frozenset(i for i, h in out.heads.items() if h.reason == m.REASON_TIMEOUT)
-            if hung and not worker.exited(running):
-                self.abandoned[out.pid] = (running, hung - plan.skip)
+            out, siblings = self._read_disks(chosen)
+            stats = out.stats or {}
             if out.error:
                 errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
-                unknown = True
             hints = {pv.id: pv.device or None for c in chosen for pv in c.vg.pvs}
             views = build_views(out, hints, o.device_globs, siblings)
             durations = _durations(chosen, views, out)
@@ -170,17 +194,13 @@ class Scanner:
                 info = m.CacheInfo(c.path, c.vg.seqno, c.vg.creation_time, c.vg.creation_host, c.vg.description)
                 report = compare(c.vg, info, views, durations[c.vg.id])
                 reports.append(report)
-                for pv in report.pvs:
-                    if pv.state in (m.PV_UNREADABLE, m.PV_CORRUPT) and pv.error:
-                        reason = (views.get(pv.uuid).reason if views.get(pv.uuid) else None) or m.REASON_CORRUPT
-                        if pv.state == m.PV_CORRUPT:
-                            reason = m.REASON_CORRUPT
-                        errors.append(m.ErrorItem(reason, pv.device or pv.hint or pv.uuid, pv.error, vg=c.vg.name))
-                        unknown = unknown or reason == m.REASON_PERMISSION
-            reads = (out.stats or {}).get("reads", 0)
-            read_bytes = (out.stats or {}).get("read_bytes", 0)
+                errors += _pv_errors(report, views)
+        # Unknown: the cache could not be read, the worker failed, or a
+        # device could not even be opened for lack of permission.
+        unknown = any(e.reason in (m.REASON_CACHE, m.REASON_INTERNAL, m.REASON_PERMISSION) for e in errors)
         return m.CheckResult(os.uname().nodename, started, time.monotonic() - t0, tuple(reports),
-                             tuple(errors), reads, read_bytes, unknown, tuple(warnings))
+                             tuple(errors), stats.get("reads", 0), stats.get("read_bytes", 0), unknown,
+                             tuple(warnings))
 
     def adopt(self, other: "Scanner") -> None:
         """Takes over the workers another Scanner left blocked on devices

@@ -13,7 +13,8 @@ from . import locate, worker
 from . import model as m
 from .cache import CachedVG, read_cache
 from .compare import FOUND, PVView, compare
-from .diskscan import HeadObs, Plan, WantedVG
+from .diskscan import Plan, WantedVG
+from .pvread import HeadObs
 
 # The worker times each batch of reads out by itself; this is the parent's
 # backstop in case the worker cannot even get that far.

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-from . import diskscan
+from . import diskscan, pvread
 
 _FRAME = struct.Struct("<I")
 MAX_FRAME = 256 << 20
@@ -31,9 +31,9 @@ MAX_FRAME = 256 << 20
 @dataclass
 class Outcome:
     """What the parent learnt from one worker."""
-    heads: Dict[tuple, diskscan.HeadObs] = field(default_factory=dict)
-    texts: Dict[tuple, diskscan.TextObs] = field(default_factory=dict)
-    text_failures: Dict[tuple, diskscan.TextObs] = field(default_factory=dict)
+    heads: Dict[tuple, pvread.HeadObs] = field(default_factory=dict)
+    texts: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
+    text_failures: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
     stats: Optional[dict] = None     # set when the worker finished its plan
     error: Optional[str] = None      # the worker itself failed
     pid: int = 0

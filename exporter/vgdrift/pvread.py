@@ -1,0 +1,184 @@
+"""Reading one PV: its label and metadata-area header, or its committed
+metadata text, with torn reads re-read.  Each function opens the device,
+reads, closes, and turns every failure into an observation: they run on the
+worker's threads and must not raise for bad disks."""
+
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, FrozenSet, Optional, Tuple
+
+from . import ondisk
+from .diskio import Device, DeviceError
+from .textmeta import TextError, VGMeta, parse_vg
+
+# The label sits in sectors 0-3 and the first metadata area's header at
+# 4096 on every PV made with default alignment, so 8 KiB answers both in
+# one read; a candidate scan needs only the label area.
+HEAD_READ = 8192
+LABEL_READ = ondisk.LABEL_AREA
+RETRY_DELAYS = (0.05, 0.1, 0.2)   # a torn read is re-read after each before "corrupt"
+
+NOT_PV = "not_pv"
+
+
+@dataclass(frozen=True)
+class HeadObs:
+    """What the start of one device says."""
+    path: str
+    ident: tuple
+    label: Optional[ondisk.Label] = None
+    mda: Optional[ondisk.MdaHeader] = None    # first usable metadata area
+    mda_count: int = 0
+    claimed_uuid: Optional[str] = None        # from a label whose checksum failed
+    error: Optional[str] = None               # about the label, or about the mda if label is set
+    damaged: Optional[str] = None             # a metadata area was corrupt, another one is in use
+    reason: Optional[str] = None              # timeout, io_error, permission, corrupt, not_pv
+    elapsed: float = 0.0
+
+    @property
+    def pv_uuid(self) -> Optional[str]:
+        if self.label:
+            return ondisk.format_uuid(self.label.pv_uuid)
+        return self.claimed_uuid
+
+    @property
+    def text_key(self) -> Optional[tuple]:
+        if self.mda is None or self.mda.committed is None or self.mda.ignored:
+            return None
+        return (self.mda.committed.checksum, self.mda.committed.size)
+
+
+@dataclass(frozen=True)
+class TextObs:
+    key: tuple
+    path: str
+    vg: Optional[VGMeta] = None
+    error: Optional[str] = None
+    reason: Optional[str] = None
+    elapsed: float = 0.0
+
+
+def _claimed_uuid(buf: bytes) -> Optional[str]:
+    """The PV uuid a label claims, read without trusting its checksum, so a
+    corrupt label is still attributed to the PV it belongs to."""
+    for sector in range(ondisk.LABEL_SCAN_SECTORS):
+        base = sector * ondisk.SECTOR
+        if buf[base:base + 8] == ondisk.LABEL_ID and len(buf) >= base + ondisk.SECTOR:
+            off = int.from_bytes(buf[base + 20:base + 24], "little")
+            if 32 <= off <= ondisk.SECTOR - ondisk.ID_LEN:
+                raw = buf[base + off:base + off + ondisk.ID_LEN]
+                if raw.isalnum() and raw.isascii():
+                    return ondisk.format_uuid(raw.decode())
+    return None
+
+
+def _attempts(fn):
+    """Calls fn until it returns without a retryable (torn-read) error."""
+    for delay in RETRY_DELAYS + (None,):
+        try:
+            return fn()
+        except ondisk.RETRYABLE:
+            if delay is None:
+                raise
+            time.sleep(delay)
+
+
+def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str]],
+              counter: Callable[[Device], None], t0: float) -> HeadObs:
+    """Label plus the first usable metadata-area header of one device.
+    `want`: read the header only for these PV uuids (None: always)."""
+    obs = HeadObs(path, ident)
+    try:
+        dev = Device(path)
+    except DeviceError as e:
+        return replace(obs, error=str(e), reason=e.reason, elapsed=time.monotonic() - t0)
+    try:
+        def label_once():
+            buf = dev.read(0, length)
+            return buf, ondisk.find_label(buf[:ondisk.LABEL_AREA], path)
+        try:
+            buf, label = _attempts(label_once)
+        except ondisk.NoLabelError as e:
+            return replace(obs, error=str(e), reason=NOT_PV)
+        except ondisk.TruncatedError as e:
+            return replace(obs, error=str(e), reason=NOT_PV)
+        except ondisk.OnDiskError as e:
+            return replace(obs, claimed_uuid=_claimed_uuid(dev.read(0, ondisk.LABEL_AREA)),
+                           error=str(e), reason="corrupt")
+        obs = replace(obs, label=label, mda_count=len(label.metadata_areas))
+        if want is not None and ondisk.format_uuid(label.pv_uuid) not in want:
+            return obs
+        first_error = None
+        for area in label.metadata_areas:
+            def header_once(area=area):
+                end = area.offset + ondisk.MDA_HEADER_SIZE
+                hb = buf[area.offset:end] if end <= len(buf) else dev.read(area.offset, ondisk.MDA_HEADER_SIZE)
+                return ondisk.parse_mda_header(hb, path, area.offset, dev.size)
+            try:
+                mda = _attempts(header_once)
+            except ondisk.OnDiskError as e:
+                first_error = first_error or e
+                continue
+            if not mda.ignored:
+                return replace(obs, mda=mda, damaged=str(first_error) if first_error else None)
+            obs = replace(obs, mda=mda)   # keep looking: another area may be in use
+        if first_error is not None and obs.mda is None:
+            return replace(obs, error=str(first_error), reason="corrupt")
+        return obs
+    except DeviceError as e:
+        return replace(obs, error=str(e), reason=e.reason)
+    finally:
+        counter(dev)
+        dev.close()
+
+
+def read_text(head: HeadObs, counter, t0: float) -> Tuple[HeadObs, TextObs]:
+    """The committed text of a device's metadata area, checksum verified.
+    A mismatch can be a writer on another node moving the text under us:
+    re-read the header too, then the text it points to."""
+    path = head.path
+    try:
+        dev = Device(path)
+    except DeviceError as e:
+        return head, TextObs(head.text_key, path, error=str(e), reason=e.reason)
+    state = {"head": head}
+    try:
+        def once():
+            h = state["head"]
+            data = b"".join(dev.read(off, n) for off, n in ondisk.ring_pieces(h.mda))
+            return ondisk.check_text(data, h.mda, path)
+
+        def reread_head():
+            hb = dev.read(state["head"].mda.start, ondisk.MDA_HEADER_SIZE)
+            mda = ondisk.parse_mda_header(hb, path, state["head"].mda.start, dev.size)
+            state["head"] = replace(state["head"], mda=mda)
+
+        text = None
+        for delay in RETRY_DELAYS + (None,):
+            try:
+                text = once()
+                break
+            except ondisk.RETRYABLE as e:
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                reread_head()
+                if state["head"].text_key is None:
+                    # The area no longer holds a VG: report that, not the race.
+                    return state["head"], TextObs(head.text_key, path, error=str(e), reason="corrupt")
+        h = state["head"]
+        source = f"{path} (metadata at offset {h.mda.start + h.mda.committed.offset})"
+        try:
+            vg = parse_vg(text, source)
+        except TextError as e:
+            return h, TextObs(h.text_key, path, error=str(e), reason="corrupt",
+                              elapsed=time.monotonic() - t0)
+        return h, TextObs(h.text_key, path, vg=vg, elapsed=time.monotonic() - t0)
+    except ondisk.OnDiskError as e:
+        return state["head"], TextObs(state["head"].text_key or head.text_key, path,
+                                      error=str(e), reason="corrupt")
+    except DeviceError as e:
+        return state["head"], TextObs(head.text_key, path, error=str(e), reason=e.reason)
+    finally:
+        counter(dev)
+        dev.close()

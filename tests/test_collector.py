@@ -213,3 +213,17 @@ def test_write_textfile_failure_is_one_line(tmp_path, make_target):
     message = str(err.value)
     assert "\n" not in message and str(target) in message
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_warm_renders_the_formats_scrapers_used():
+    stats = ScanStats()
+    stats.record(all_states_result())
+    expo = build_exposition(stats)
+    expo.warm()                                  # nobody asked yet: nothing to do
+    assert expo._cache == {}
+    om = "application/openmetrics-text; version=1.0.0"
+    expo.render(om, True)
+    stats.record(all_states_result())
+    expo.warm()
+    assert [(k[1].split(";")[0], k[2]) for k in expo._cache] == [("application/openmetrics-text", True)]
+    assert all(k[0] == stats.generation for k in expo._cache)

@@ -306,13 +306,33 @@ class Exposition:
         self.live = live
         self._lock = threading.Lock()
         self._cache: Dict[tuple, tuple] = {}
+        self._asked: Dict[tuple, str] = {}    # (content type, gzip) -> an Accept asking for it
+
+    def warm(self) -> None:
+        """Renders the new scan for the formats scrapers asked for so far, so
+        that no scrape pays for it (called by the scan loop after a scan)."""
+        with self._lock:
+            wanted = list(self._asked.items())
+        for (_, gzipped), accept in wanted:
+            self._scan_part(accept, gzipped)
 
     def render(self, accept: str, gzipped: bool) -> Tuple[bytes, str]:
         """(body, content type) for a request's Accept header."""
         encoder, content_type = choose_encoder(accept)
+        head, comp = self._scan_part(accept, gzipped)
+        tail = encoder(self.live)
+        if comp is None:
+            return head + tail, content_type
+        c = comp.copy()
+        return head + c.compress(tail) + c.flush(), content_type
+
+    def _scan_part(self, accept: str, gzipped: bool) -> tuple:
+        encoder, content_type = choose_encoder(accept)
         key = (self.stats.generation, content_type, gzipped)
         with self._lock:
             cached = self._cache.get(key)
+            if len(self._asked) < 8:     # a few formats, not one per odd client
+                self._asked.setdefault((content_type, gzipped), accept)
         if cached is None:
             head = encoder(self.scan_registry)
             if head.endswith(self._EOF):      # OpenMetrics: only the very end says EOF
@@ -327,9 +347,4 @@ class Exposition:
             with self._lock:
                 self._cache = {k: v for k, v in self._cache.items() if k[0] == key[0]}
                 self._cache[key] = cached
-        head, comp = cached
-        tail = encoder(self.live)
-        if comp is None:
-            return head + tail, content_type
-        c = comp.copy()
-        return head + c.compress(tail) + c.flush(), content_type
+        return cached

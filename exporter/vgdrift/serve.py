@@ -113,8 +113,9 @@ def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_sca
         print("vgdrift serve: %s" % e, file=sys.stderr)
         return EXIT_CONFIG
     stats = ScanStats()
+    exposition = build_exposition(stats)
     try:
-        server = make_server(config.listen_address, build_exposition(stats), lambda: stats.ready,
+        server = make_server(config.listen_address, exposition, lambda: stats.ready,
                              Settings(config.telemetry_path, web))
     except (OSError, ValueError) as e:
         print("vgdrift serve: cannot listen on %s: %s"
@@ -126,7 +127,7 @@ def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_sca
     except BaseException:
         server.server_close()
         raise
-    loop = ScanLoop(stats, scanner_factory, config)
+    loop = ScanLoop(stats, scanner_factory, config, after_scan=exposition.warm)
     http = threading.Thread(target=_serve_http, args=(server, signals), name="vgdrift-http-accept",
                             daemon=True)
     status = EXIT_OK
@@ -189,9 +190,11 @@ class ScanLoop(threading.Thread):
     """Scans every `interval`, one scan at a time, with a Scanner rebuilt
     only when the scan options change.  Only this thread touches the Scanner."""
 
-    def __init__(self, stats: ScanStats, factory: ScannerFactory, config: ServeConfig) -> None:
+    def __init__(self, stats: ScanStats, factory: ScannerFactory, config: ServeConfig,
+                 after_scan: Callable[[], None] = lambda: None) -> None:
         super().__init__(name="vgdrift-scan", daemon=True)
         self._stats = stats
+        self._after_scan = after_scan
         self._factory = factory
         self._config = config
         self._wake = threading.Event()
@@ -248,10 +251,12 @@ class ScanLoop(threading.Thread):
             # keep serving and count it.
             log.error("scan failed", exc_info=True)
             self._stats.record_failure(wall, time.monotonic() - t0)
+            self._after_scan()
             return
         if self._stopping.is_set():
             return
         self._stats.record(result)
+        self._after_scan()
         self._log_result(result)
 
     def _log_result(self, result: model.CheckResult) -> None:

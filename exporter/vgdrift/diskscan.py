@@ -253,8 +253,9 @@ class DiskScan:
         hints = [hint for vg in self.plan.vgs for _, hint in vg.pvs]
         self.find(self.wanted, hints)
         self.read_texts()
-        # PVs that the disk lists and the cache does not (vgextend elsewhere).
-        new = self.disk_listed() - set(self.located())
+        # PVs that the disk lists and the cache does not (vgextend elsewhere);
+        # a candidate sweep may have seen their labels already, not headers.
+        new = self.disk_listed() - self.wanted
         if new:
             disk_hints = [pv.device for t in self.texts.values() if t.vg and t.vg.id in self.vg_ids
                           for pv in t.vg.pvs if pv.id in new]
@@ -269,6 +270,7 @@ class DiskScan:
             time.sleep(delay)
             self.read_heads([(p, i, HEAD_READ, None) for p, i in dict(again).items()])
             self.read_texts()
+
 
 def run(plan: Plan, emit: Callable) -> dict:
     """Runs a scan, emitting observations; returns the I/O statistics."""

@@ -524,6 +524,23 @@ def test_pv_with_two_metadata_areas(lab):
     assert_pvs(vg, [(d0, d0.b, "ok", 3)])
 
 
+def test_pv_with_its_metadata_area_ignored(lab):
+    d0, d1 = lab.add_disk("d0"), lab.add_disk("d1")
+    make_vg(lab, "vg0", [d0, d1])
+    lab.a.lvm("pvchange", "--metadataignore", "y", d1.a)
+    lab.b.vgcfgbackup("vg0")
+    r, doc = run_check(lab)
+    vg = vg_of(doc, "vg0")
+    assert r.returncode == 0 and vg["state"] == "in_sync", doc
+    # The ignored area holds no copy to read: no seqno, and no re-read rounds.
+    seqno = vg["cache"]["seqno"]
+    assert_pvs(vg, [(d0, d0.b, "ok", seqno), (d1, d1.b, "ok", None)])
+    assert doc["reads"] <= 2 + 1 + 2     # two heads, one text, the explicit sweep
+    lab.a.lvm("lvcreate", "-L", "4m", "-n", "lv2", "vg0")
+    r, doc = run_check(lab)
+    assert r.returncode == 1 and states(doc) == {"vg0": "drift"}
+
+
 def test_pv_without_metadata_area(lab):
     d0, d1 = lab.add_disk("d0"), lab.add_disk("d1")
     lab.a.lvm("pvcreate", d0.a)

@@ -243,7 +243,8 @@ class DiskScan:
             keys = set()
             heads = [h for u in members for h in located.get(u, ()) if h.ident not in self.hung]
             for h in heads:
-                if h.mda_count and h.reason is None:
+                # An ignored area (pvchange --metadataignore) holds no copy to agree on.
+                if h.mda is not None and not h.mda.ignored and h.reason is None:
                     keys.add(h.text_key)
             if len(keys) > 1 or any(h.reason == "corrupt" or h.damaged for h in heads):
                 out += [(h.path, h.ident) for h in heads]

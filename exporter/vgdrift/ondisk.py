@@ -19,7 +19,7 @@ MDA_MAGIC = b" LVM2 x[5A%r0N*>"
 MDA_HEADER_SIZE = 512
 MDA_VERSION = 1
 ID_LEN = 32
-RAW_LOCN_IGNORED = 0x2
+RAW_LOCN_IGNORED = 0x1   # lvm2: RAW_LOCN_IGNORED 0x00000001 (the flag value 1)
 CRC_INITIAL = 0xF597A6CF
 
 # Largest metadata area we accept.  LVM caps --metadatasize far below this;

@@ -756,3 +756,50 @@ def test_garbage_text_with_valid_checksum(lab):
     assert [p["state"] for p in vg["pvs"]] == ["corrupt"]
     (err,) = doc["errors"]
     assert err["reason"] == "corrupt" and d0.b in err["message"]
+
+
+# ------------------------------------------------ more changes made on node A
+
+def _vgsplit(lab, d0, d1):
+    lab.a.lvm("lvcreate", "-L", "4m", "-n", "lv_d1", "vg0", d1.a)
+    lab.b.vgcfgbackup("vg0")
+    lab.a.lvm("vgsplit", "-n", "lv_d1", "vg0", "vgnew")
+
+
+def _vgreduce(lab, d0, d1):
+    lab.a.lvm("vgreduce", "vg0", d1.a)
+
+
+def _vgmerge(lab, d0, d1):
+    lab.a.lvm("vgreduce", "vg0", d1.a)
+    lab.a.lvm("vgcreate", "vgother", d1.a)
+    lab.b.vgcfgbackup("vg0")
+    lab.a.lvm("vgmerge", "vgother", "vg0")        # vg0 is absorbed into vgother
+
+
+@pytest.mark.parametrize("change,state,kinds", [
+    (lambda lab, d0, d1: lab.a.lvm("vgchange", "--addtag", "owner_a", "vg0"), "drift", ["tags_changed"]),
+    (lambda lab, d0, d1: lab.a.lvm("lvchange", "--addtag", "db", "vg0/lv1"), "drift", ["lv_tags_changed"]),
+    (lambda lab, d0, d1: lab.a.lvm("lvchange", "-p", "r", "vg0/lv1"), "drift", ["lv_status_changed"]),
+    (lambda lab, d0, d1: lab.a.lvm("lvremove", "-f", "vg0/lv1"), "drift", ["lv_removed"]),
+    (lambda lab, d0, d1: lab.a.lvm("vgchange", "--vgmetadatacopies", "1", "vg0"), "drift", None),
+    (_vgreduce, "drift", ["pv_removed"]),
+    (_vgsplit, "drift", ["pv_removed", "lv_removed"]),
+    (_vgmerge, "uuid_mismatch", ["vg_recreated"]),
+], ids=["vg_tag", "lv_tag", "lv_readonly", "lvremove", "vgmetadatacopies", "vgreduce", "vgsplit", "vgmerge"])
+def test_changes_made_on_node_a(lab, change, state, kinds):
+    d0, d1 = lab.add_disk("d0"), lab.add_disk("d1")
+    make_vg(lab, "vg0", [d0, d1])
+    lab.b.vgcfgbackup("vg0")
+    change(lab, d0, d1)
+    r, doc = run_check(lab)
+    vg = vg_of(doc, "vg0")
+    assert vg["state"] == state, doc
+    assert r.returncode == (1 if state == "drift" else 2)
+    if kinds is not None:
+        assert sorted({c["type"] for c in vg["changes"]}) == sorted(kinds)
+    if state == "drift":
+        # The refresh clears it, whatever the change was.
+        lab.b.vgcfgbackup("vg0")
+        r, doc = run_check(lab)
+        assert r.returncode == 0 and states(doc) == {"vg0": "in_sync"}, doc

@@ -69,6 +69,45 @@ def _run(cmd, *, env=None, check=True, input=None, timeout=120):
     return r
 
 
+def device_filter(devices) -> str:
+    """An LVM filter accepting exactly `devices`."""
+    return "[ " + ", ".join([f'"a|^{d}$|"' for d in devices] + ['"r|.*|"']) + " ]"
+
+
+def lvm_conf(devices, backup_dir, archive_dir, locking_dir, written_by: str, archive: bool = True) -> str:
+    """A node's lvm.conf: only `devices`, no hints, no devices file, no udev,
+    its own backup, archive and locking dirs, nothing that needs
+    device-mapper or daemons."""
+    flt = device_filter(devices)
+    return f"""\
+# Written by {written_by}.
+devices {{
+    filter = {flt}
+    global_filter = {flt}
+    hints = "none"
+    use_devicesfile = 0
+    obtain_device_list_from_udev = 0
+    external_device_info_source = "none"
+}}
+backup {{
+    backup = 1
+    backup_dir = "{backup_dir}"
+    archive = {1 if archive else 0}
+    archive_dir = "{archive_dir}"
+}}
+global {{
+    locking_dir = "{locking_dir}"
+    use_lvmpolld = 0
+    event_activation = 0
+}}
+activation {{
+    monitoring = 0
+    udev_sync = 0
+    udev_rules = 0
+}}
+"""
+
+
 @dataclass
 class Disk:
     """One shared image and the loop device each node sees it through."""
@@ -115,35 +154,8 @@ class Node:
         return [d.on(self) for d in self.lab.disks if d.on(self)]
 
     def write_conf(self) -> None:
-        accept = [f'"a|^{dev}$|"' for dev in self.devices] + ['"r|.*|"']
-        flt = "[ " + ", ".join(accept) + " ]"
-        conf = f"""\
-# Written by tests/lab.py for node {self.name}: only this node's loops.
-devices {{
-    filter = {flt}
-    global_filter = {flt}
-    hints = "none"
-    use_devicesfile = 0
-    obtain_device_list_from_udev = 0
-    external_device_info_source = "none"
-}}
-backup {{
-    backup = 1
-    backup_dir = "{self.backup_dir}"
-    archive = 1
-    archive_dir = "{self.archive_dir}"
-}}
-global {{
-    locking_dir = "{self.locking_dir}"
-    use_lvmpolld = 0
-    event_activation = 0
-}}
-activation {{
-    monitoring = 0
-    udev_sync = 0
-    udev_rules = 0
-}}
-"""
+        conf = lvm_conf(self.devices, self.backup_dir, self.archive_dir, self.locking_dir,
+                        f"tests/lab.py for node {self.name}: only this node's loops")
         tmp = self.system_dir / "lvm.conf.tmp"
         tmp.write_text(conf)
         os.replace(tmp, self.system_dir / "lvm.conf")

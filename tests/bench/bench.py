@@ -74,7 +74,7 @@ TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
-from lab import Lab, LabError, _clean_stderr  # noqa: E402
+from lab import Lab, LabError, _clean_stderr, device_filter, lvm_conf  # noqa: E402
 
 MIB = 1024 * 1024
 TARGETS = {"wall": 0.5, "wall_latency": 0.25, "bytes": 0.05, "rss_mib": 30}
@@ -129,40 +129,9 @@ class BenchLab(Lab):
         return removed
 
 
-def lvm_conf(devices, backup_dir, archive_dir, locking_dir) -> str:
-    flt = "[ " + ", ".join([f'"a|^{d}$|"' for d in devices] + ['"r|.*|"']) + " ]"
-    return f"""\
-# Written by tests/bench/bench.py: only the bench's loops.
-devices {{
-    filter = {flt}
-    global_filter = {flt}
-    hints = "none"
-    use_devicesfile = 0
-    obtain_device_list_from_udev = 0
-    external_device_info_source = "none"
-}}
-backup {{
-    backup = 1
-    backup_dir = "{backup_dir}"
-    archive = 0
-    archive_dir = "{archive_dir}"
-}}
-global {{
-    locking_dir = "{locking_dir}"
-    use_lvmpolld = 0
-    event_activation = 0
-}}
-activation {{
-    monitoring = 0
-    udev_sync = 0
-    udev_rules = 0
-}}
-"""
-
-
 def only(devices) -> str:
     """--config value restricting a setup command to `devices`."""
-    flt = "[ " + ", ".join([f'"a|^{d}$|"' for d in devices] + ['"r|.*|"']) + " ]"
+    flt = device_filter(devices)
     return f"devices {{ filter = {flt} global_filter = {flt} }}"
 
 
@@ -292,7 +261,8 @@ def setup(lab: BenchLab, a, log) -> dict:
 
     node = lab.a
     conf = node.system_dir / "lvm.conf"
-    conf.write_text(lvm_conf(pvs, node.backup_dir, node.archive_dir, node.locking_dir))
+    conf.write_text(lvm_conf(pvs, node.backup_dir, node.archive_dir, node.locking_dir,
+                              "tests/bench/bench.py: only the bench's loops", archive=False))
     for chunk in range(0, k, 512):
         node.lvm("pvcreate", "-qq", "-y", *pvs[chunk:chunk + 512], timeout=600)
     groups = [pvs[g * k // v:(g + 1) * k // v] for g in range(v)]
@@ -308,7 +278,8 @@ def setup(lab: BenchLab, a, log) -> dict:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         vg_names = list(pool.map(make_vg, range(v)))
-    conf.write_text(lvm_conf(loops, node.backup_dir, node.archive_dir, node.locking_dir))
+    conf.write_text(lvm_conf(loops, node.backup_dir, node.archive_dir, node.locking_dir,
+                              "tests/bench/bench.py: only the bench's loops", archive=False))
     return {"loops": loops, "pvs": pvs, "vgs": vg_names, "t_attach": t_attach,
             "t_lvm": time.monotonic() - t0 - t_attach}
 

@@ -197,10 +197,11 @@ def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
         chg = changes(cache, shown) if shown is not None else ()
         info = m.DiskInfo(shown.name, shown.seqno, shown.creation_time, shown.creation_host,
                           shown.system_id) if shown is not None else None
-        relevant = {v.uuid: v for v in cached + extra}
+        own = shown if shown is not None and shown.id == cache.id else None
         return m.VGReport(cache.name, cache.id, state, cache_info, info,
-                          _pv_reports(cache, shown if shown is not None and shown.id == cache.id else None, views),
-                          chg, _actions(state, cache, cache_info.path, shown, relevant, chg),
+                          _pv_reports(cache, own, views), chg,
+                          _actions(state, cache, cache_info.path, shown,
+                                   {v.uuid: v for v in cached + extra}, chg),
                           reason, duration)
 
     # Which PVs matter: those the newest on-disk copy lists, else the cached ones.

@@ -1,0 +1,48 @@
+"""Aligned, read-only reads of devices and image files."""
+
+import errno
+import os
+
+import pytest
+
+from vgdrift import diskio
+
+
+def test_unaligned_ranges_come_back_exact(tmp_path):
+    path = tmp_path / "img"
+    data = os.urandom(3 * 4096 + 100)            # not a multiple of the alignment
+    path.write_bytes(data)
+    with diskio.Device(str(path)) as dev:
+        assert dev.size == len(data)
+        assert dev.read(5000, 10) == data[5000:5010]
+        assert dev.read(4095, 2) == data[4095:4097]
+        assert dev.read(len(data) - 50, 500) == data[-50:]      # short at the end
+        assert dev.read(len(data) + 4096, 10) == b""
+        assert dev.reads >= 4 and dev.bytes_read % 4096 in (0, len(data) % 4096)
+
+
+def test_opened_read_only(tmp_path):
+    path = tmp_path / "img"
+    path.write_bytes(b"x" * 4096)
+    with diskio.Device(str(path)) as dev:
+        with pytest.raises(OSError):
+            os.write(dev.fd, b"y")
+    assert path.read_bytes() == b"x" * 4096
+
+
+def test_errors_name_device_and_reason(tmp_path):
+    with pytest.raises(diskio.DeviceError) as e:
+        diskio.Device(str(tmp_path / "absent"))
+    assert e.value.errno == errno.ENOENT and e.value.reason == "io_error"
+    assert str(e.value).startswith(f"{tmp_path}/absent: open at offset 0: ")
+
+
+def test_identity_of_files_and_links(tmp_path):
+    a = tmp_path / "a"
+    a.write_bytes(b"1")
+    os.symlink(a, tmp_path / "link")
+    assert diskio.identity(str(a)) == diskio.identity(str(tmp_path / "link"))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError):                 # opening a FIFO would block: never a candidate
+        diskio.identity(str(fifo))

@@ -1,0 +1,51 @@
+"""Rendering: the JSON document's stable shape and the human table."""
+
+import json
+from dataclasses import replace
+
+from samples import all_states_result, vg_report
+from vgdrift import model
+from vgdrift.report import render_json, render_text, to_json
+
+VG_KEYS = {"name", "uuid", "state", "reason", "cache", "disk", "pvs", "changes", "actions",
+           "duration_seconds"}
+
+
+def test_json_schema_version_1():
+    result = all_states_result()
+    doc = json.loads(render_json(result))
+    assert {"version", "host", "duration_seconds", "exit_code", "vgs", "errors"} <= set(doc)
+    assert doc["version"] == 1 and doc["exit_code"] == result.exit_code == 2
+    for vg in doc["vgs"]:
+        assert set(vg) == VG_KEYS
+        assert set(vg["cache"]) == {"path", "seqno", "mtime", "host", "description"}
+        assert vg["disk"] is None or {"seqno", "mtime", "host"} <= set(vg["disk"])
+        for pv in vg["pvs"]:
+            assert {"uuid", "device", "hint", "state", "seqno"} <= set(pv)
+    missing = next(vg for vg in doc["vgs"] if vg["state"] == "missing")
+    assert missing["disk"] is None
+
+
+def test_changes_and_actions_in_both_formats():
+    vg = replace(vg_report(model.DRIFT, "vg0"),
+                 changes=(model.Change("lv_added", "LV lv2 added (4.00 MiB)", id="L1", name="lv2",
+                                       new=4194304),),
+                 actions=(model.Action("vgcfgbackup vg0", "refresh this node's cached metadata"),
+                          model.Action(None, "advice only")))
+    result = all_states_result(vgs=(vg,))
+    doc = to_json(result)
+    assert doc["vgs"][0]["changes"] == [{"type": "lv_added", "id": "L1", "name": "lv2", "old": None,
+                                         "new": 4194304, "message": "LV lv2 added (4.00 MiB)"}]
+    assert doc["vgs"][0]["actions"] == [{"command": "vgcfgbackup vg0",
+                                         "reason": "refresh this node's cached metadata"},
+                                        {"command": None, "reason": "advice only"}]
+    text = render_text(result)
+    assert "vg0  drift" in text
+    assert "changed: LV lv2 added (4.00 MiB)" in text
+    assert "run:     vgcfgbackup vg0    # refresh" in text and "note:    advice only" in text
+
+
+def test_in_sync_vgs_get_no_explanation_and_no_vgs_says_so():
+    text = render_text(all_states_result(vgs=(vg_report(model.IN_SYNC, "vg0"),)))
+    assert text.splitlines()[1].startswith("vg0") and len(text.splitlines()) == 2
+    assert render_text(all_states_result(vgs=(), errors=())) == "no cached VGs: nothing to check\n"

@@ -188,6 +188,9 @@ class Scanner:
             stats = out.stats or {}
             if out.error:
                 errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
+            if o.device_globs and not locate.expand_globs(o.device_globs):
+                warnings.append(m.ErrorItem(m.REASON_CACHE, ", ".join(o.device_globs),
+                                            f"no device matches --devices {' '.join(o.device_globs)}"))
             hints = {pv.id: pv.device or None for c in chosen for pv in c.vg.pvs}
             views = build_views(out, hints, o.device_globs, siblings)
             durations = _durations(chosen, views, out)

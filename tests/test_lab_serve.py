@@ -617,7 +617,7 @@ def test_sighup_while_a_device_is_hung_adds_no_stuck_worker(lab, requires_fuse, 
         s.proc.send_signal(signal.SIGHUP)
         s.wait_for(lambda m: m.vgs() == ({"vg0"} if "vg1" not in vgs else {"vg0", "vg1"}),
                    3 * INTERVAL + TIMEOUT, "reloaded: " + vgs)
-        m = s.wait_for(lambda m: m.state("vg0") == "unreadable", 3 * INTERVAL + TIMEOUT, "vg0 unreadable")
+        s.wait_for(lambda m: m.state("vg0") == "unreadable", 3 * INTERVAL + TIMEOUT, "vg0 unreadable")
         # The new scan options must not forget the read still outstanding.
         assert stuck() == first, (first, s.children())
     lab.unblock(hung)

@@ -9,6 +9,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
+from .cache import DEFAULT_DIR
 from .model import EXIT_UNKNOWN
 
 
@@ -66,7 +67,7 @@ def _check(args) -> int:
     from .report import render_json, render_text
     from .scan import ScanOptions, Scanner
     options = ScanOptions(
-        cache_dirs=tuple(args.cache_dir or ("/etc/lvm/backup",)),
+        cache_dirs=tuple(args.cache_dir or (DEFAULT_DIR,)),
         device_globs=tuple(args.devices or ()),
         vgs=tuple(args.vg or ()),
         timeout=args.timeout)

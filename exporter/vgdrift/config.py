@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
+from .cache import DEFAULT_DIR
 from .server import parse_listen_address
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -25,7 +26,7 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServeConfig:
-    cache_dirs: Tuple[str, ...] = ("/etc/lvm/backup",)
+    cache_dirs: Tuple[str, ...] = (DEFAULT_DIR,)
     device_globs: Tuple[str, ...] = ()     # () = every block device
     vgs: Tuple[str, ...] = ()              # () = every cached VG
     exclude_vgs: Tuple[str, ...] = ()

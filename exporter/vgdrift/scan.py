@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import locate, worker
 from . import model as m
-from .cache import CachedVG, read_cache
+from .cache import DEFAULT_DIR, CachedVG, read_cache
 from .compare import FOUND, PVView, compare
 from .diskscan import Plan, WantedVG
 from .pvread import HeadObs
@@ -24,7 +24,7 @@ BACKSTOP_SLACK = 5.0
 
 @dataclass(frozen=True)
 class ScanOptions:
-    cache_dirs: Tuple[str, ...] = ("/etc/lvm/backup",)
+    cache_dirs: Tuple[str, ...] = (DEFAULT_DIR,)
     device_globs: Tuple[str, ...] = ()
     vgs: Tuple[str, ...] = ()
     exclude_vgs: Tuple[str, ...] = ()

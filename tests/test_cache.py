@@ -4,7 +4,7 @@ copies of one VG, and the exporter's parse memo."""
 import os
 import shutil
 
-from vgdrift import cache
+from vgdrift.node import cache
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 SIMPLE = os.path.join(FIXTURES, "simple", "cache_a")

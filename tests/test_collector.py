@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from samples import STARTED, T0, all_states_result, vg_report
 from vgdrift import model
-from vgdrift.collector import (SCAN_DURATION_BUCKETS, ScanStats, TextfileError, VgdriftCollector,
+from vgdrift.serve.collector import (SCAN_DURATION_BUCKETS, ScanStats, TextfileError, VgdriftCollector,
                                render_textfile, write_textfile)
-from vgdrift.serve import build_exposition
+from vgdrift.serve.main import build_exposition
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
 

@@ -3,7 +3,10 @@
 import pytest
 
 from vgdrift import model as m
-from vgdrift.compare import FOUND, PVView, changes, compare
+from vgdrift.model import FOUND
+from vgdrift.verdict.changes import changes
+from vgdrift.verdict.compare import compare
+from vgdrift.verdict.views import PVView
 from vgdrift.textmeta import parse_vg
 
 PV = {1: "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAA1", 2: "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBB2",

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vgdrift.config import ConfigError, ServeConfig, load_config, load_file, parse_duration
-from vgdrift.serve import add_serve_arguments
+from vgdrift.serve.config import ConfigError, ServeConfig, load_config, load_file, parse_duration
+from vgdrift.serve.main import add_serve_arguments
 
 
 def args(**kw):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from vgdrift import diskio
+from vgdrift.disk import diskio
 
 
 def test_unaligned_ranges_come_back_exact(tmp_path):

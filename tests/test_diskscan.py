@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vgdrift import diskscan, worker
+from vgdrift.disk import diskscan, worker
 
 
 def test_run_concurrently_returns_what_finished_in_time():

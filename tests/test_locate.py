@@ -3,7 +3,7 @@ cannot be built in the lab: no device-mapper there)."""
 
 import os
 
-from vgdrift import locate
+from vgdrift.disk import locate
 
 
 def make_sysfs(root):

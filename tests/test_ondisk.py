@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vgdrift import ondisk
+from vgdrift.disk import ondisk
 from vgdrift.textmeta import parse_vg
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from vgdrift import demo, ondisk
+from vgdrift import demo
+from vgdrift.disk import ondisk
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")

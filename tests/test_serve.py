@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import vgdrift
-from vgdrift.logs import JsonFormatter, LogfmtFormatter, setup_logging
-from vgdrift.config import ServeConfig
+from vgdrift.serve.logs import JsonFormatter, LogfmtFormatter, setup_logging
+from vgdrift.serve.config import ServeConfig
 from helpers import free_port, local_get
-from vgdrift.serve import EXIT_CONFIG, EXIT_RUNTIME, add_serve_arguments, run_serve, serve_main
+from vgdrift.serve.main import EXIT_CONFIG, EXIT_RUNTIME, add_serve_arguments, run_serve, serve_main
 
 PYTHONPATH = os.pathsep.join([str(Path(vgdrift.__file__).resolve().parents[1]),
                               str(Path(__file__).resolve().parent)])
@@ -28,7 +28,8 @@ PYTHONPATH = os.pathsep.join([str(Path(vgdrift.__file__).resolve().parents[1]),
 # and optionally a config file (then run like `vgdrift serve --config.file`).
 CHILD = """
 import json, sys, time
-from vgdrift import config, serve
+from vgdrift.serve import config
+from vgdrift.serve import main as serve
 from samples import all_states_result
 
 opts = json.loads(sys.argv[1])

@@ -10,10 +10,10 @@ import pytest
 
 from pki import make_pki
 from samples import all_states_result
-from vgdrift.collector import ScanStats
-from vgdrift.serve import build_exposition
-from vgdrift.server import Settings, make_server, parse_listen_address
-from vgdrift.webconfig import WebConfig, load_web_config
+from vgdrift.serve.collector import ScanStats
+from vgdrift.serve.main import build_exposition
+from vgdrift.serve.server import Settings, make_server, parse_listen_address
+from vgdrift.serve.webconfig import WebConfig, load_web_config
 
 PATHS = ("/", "/metrics", "/-/healthy", "/-/ready", "/no-such-page")
 

@@ -6,9 +6,9 @@ import bcrypt
 import pytest
 
 from pki import make_pki
-from vgdrift import webconfig
-from vgdrift.config import ConfigError
-from vgdrift.webconfig import BasicAuth, load_web_config
+from vgdrift.serve import webconfig
+from vgdrift.serve.config import ConfigError
+from vgdrift.serve.webconfig import BasicAuth, load_web_config
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
 

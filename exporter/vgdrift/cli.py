@@ -9,8 +9,8 @@ import sys
 from typing import List, Optional
 
 from . import __version__
-from .cache import DEFAULT_DIR
 from .model import EXIT_UNKNOWN
+from .node.cache import DEFAULT_DIR
 
 
 class UsageError(Exception):
@@ -58,14 +58,14 @@ def build_parser(with_serve: bool = True) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Prometheus exporter rescanning in the background")
     _common(serve, defaults=False)
     if with_serve:   # keeps prometheus_client off the one-shot path
-        from .serve import add_serve_arguments
+        from .serve.main import add_serve_arguments
         add_serve_arguments(serve)
     return parser
 
 
 def _check(args) -> int:
     from .report import render_json, render_text
-    from .scan import ScanOptions, Scanner
+    from .scan import Scanner, ScanOptions
     options = ScanOptions(
         cache_dirs=tuple(args.cache_dir or (DEFAULT_DIR,)),
         device_globs=tuple(args.devices or ()),
@@ -77,7 +77,7 @@ def _check(args) -> int:
     sys.stdout.flush()
     code = result.exit_code
     if args.textfile:
-        from .collector import TextfileError, write_textfile
+        from .serve.collector import TextfileError, write_textfile
         try:
             write_textfile(args.textfile, result)
         except TextfileError as e:
@@ -102,7 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
-        from .serve import serve_main
+        from .serve.main import serve_main
         return serve_main(args)
     except KeyboardInterrupt:
         return 130

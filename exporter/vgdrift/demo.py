@@ -10,7 +10,7 @@ import shlex
 import shutil
 import sys
 
-from . import ondisk
+from .disk import ondisk
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 

@@ -38,6 +38,9 @@ STATE_EXIT = {
 # States in which cache and disk disagree about the VG (vgdrift_vg_drift).
 DRIFT_STATES = frozenset((DRIFT, CACHE_AHEAD, CONFLICT, UUID_MISMATCH))
 
+# A PV view's status when its device was found and read (views -> compare).
+FOUND = "found"
+
 # PV states.
 PV_OK = "ok"
 PV_MISSING = "missing"

@@ -7,14 +7,14 @@ back, so that a hung path gets at most one outstanding read)."""
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Tuple
 
-from . import locate, worker
 from . import model as m
-from .cache import DEFAULT_DIR, CachedVG, read_cache
-from .compare import FOUND, PVView, compare
-from .diskscan import Plan, WantedVG
-from .pvread import HeadObs
+from .disk import locate, worker
+from .disk.diskscan import Plan, WantedVG
+from .node.cache import DEFAULT_DIR, CachedVG, read_cache
+from .verdict.compare import compare
+from .verdict.views import PVView, build_views
 
 # The worker times each batch of reads out by itself; this is the parent's
 # backstop in case the worker cannot even get that far.
@@ -29,81 +29,6 @@ class ScanOptions:
     vgs: Tuple[str, ...] = ()
     exclude_vgs: Tuple[str, ...] = ()
     timeout: float = 10.0
-
-
-def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
-                patterns: Sequence[str], siblings: locate.Siblings) -> Dict[str, PVView]:
-    """One PVView per PV uuid: the device chosen among duplicates, its copy,
-    or why it could not be seen."""
-    by_uuid: Dict[str, List[HeadObs]] = {}
-    for head in out.heads.values():
-        if head.pv_uuid:
-            by_uuid.setdefault(head.pv_uuid, []).append(head)
-    by_path = {h.path: h for h in out.heads.values()}
-    denied = [h for h in out.heads.values() if h.reason == m.REASON_PERMISSION]
-    allowed = {p for p in locate.expand_globs(patterns)} if patterns else None
-    views = {}
-    for uuid in set(hints) | set(by_uuid):
-        heads = by_uuid.get(uuid, [])
-        hint = hints.get(uuid)
-        labelled = [h for h in heads if h.label is not None]
-        if labelled:
-            order = locate.preferred([h.path for h in labelled], hint)
-            chosen = next(h for h in labelled if h.path == order[0])
-            dups = [p for p in order[1:]]
-            for sib in siblings.of(chosen.path):
-                if sib not in dups and sib != chosen.path and (allowed is None or sib in allowed):
-                    dups.append(sib)
-            views[uuid] = _found_view(uuid, chosen, tuple(dups), out)
-            continue
-        if heads:   # only labels that failed their checksum claim this uuid
-            h = heads[0]
-            views[uuid] = PVView(uuid, m.PV_CORRUPT, h.path, error=h.error, reason=m.REASON_CORRUPT)
-            continue
-        at_hint = by_path.get(hint) if hint else None
-        if at_hint is not None and at_hint.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
-            views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=at_hint.error, reason=at_hint.reason)
-        elif not out.complete:
-            why = out.error or "the scan did not finish in time"
-            views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=f"{hint or uuid}: {why}",
-                                 reason=m.REASON_TIMEOUT if out.error is None else m.REASON_INTERNAL)
-        elif denied:
-            # Not found, but some devices could not even be opened: the PV
-            # may well be on one of them.
-            views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, reason=m.REASON_PERMISSION,
-                                 error=f"PV {uuid} not found; {len(denied)} device(s) could not be "
-                                       f"opened: {denied[0].error}")
-        else:
-            views[uuid] = PVView(uuid, m.PV_MISSING, None,
-                                 error=f"no device{' matching ' + ', '.join(patterns) if patterns else ''} "
-                                       f"carries PV {uuid}" + (f" (hint {hint})" if hint else ""))
-    return views
-
-
-def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Outcome) -> PVView:
-    if head.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
-        return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=head.error, reason=head.reason)
-    mda = head.mda
-    view = PVView(uuid, FOUND, head.path, dups,
-                  no_mda=mda is None and head.error is None or (mda is not None and mda.ignored),
-                  orphan=mda is not None and not mda.ignored and mda.committed is None,
-                  copy_error=head.error or head.damaged)
-    key = head.text_key
-    if key is None or head.error:
-        return view
-    text = out.texts.get(key)
-    failed = out.text_failures.get(head.ident)
-    if text is not None and text.vg is not None:
-        if failed is not None:
-            # Another PV holds the same committed copy intact: this one's is torn.
-            return PVView(**{**view.__dict__, "copy": text.vg, "copy_error": failed.error})
-        return PVView(**{**view.__dict__, "copy": text.vg})
-    if text is not None and text.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
-        return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=text.error, reason=text.reason)
-    if text is not None:
-        return PVView(**{**view.__dict__, "copy_error": text.error})
-    return PVView(uuid, m.PV_UNREADABLE, head.path, dups,
-                  error=f"{head.path}: metadata text not read in time", reason=m.REASON_TIMEOUT)
 
 
 def _durations(chosen: List[CachedVG], views: Dict[str, PVView], out: worker.Outcome) -> Dict[str, float]:

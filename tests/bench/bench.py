@@ -633,7 +633,8 @@ def serve_bench(lab, a, log, lay, subreaper: bool) -> int:
 
 PROFILE_HARNESS = r"""
 import cProfile, pstats, sys, time
-from vgdrift import collector, serve
+from vgdrift.serve import collector
+from vgdrift.serve import main as serve
 from vgdrift.scan import Scanner, ScanOptions
 from prometheus_client.exposition import choose_encoder
 result = Scanner(ScanOptions(cache_dirs=(sys.argv[1],)), isolation="fork").scan()

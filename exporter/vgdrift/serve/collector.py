@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Dict, Iterator, Optional, Tuple
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily, Metric)
 
-from . import __version__, model
+from .. import __version__, model
 
 # Whole scans take from about a millisecond (a few cached VGs, page-cached
 # reads) to the scan timeout (a hung path); the last bucket covers 60 s.

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, FrozenSet, Optional, Tuple
 
+from ..textmeta import TextError, VGMeta, parse_vg
 from . import ondisk
 from .diskio import Device, DeviceError
-from .textmeta import TextError, VGMeta, parse_vg
 
 # The label sits in sectors 0-3 and the first metadata area's header at
 # 4096 on every PV made with default alignment, so 8 KiB answers both in

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
-from .cache import DEFAULT_DIR
+from ..node.cache import DEFAULT_DIR
 from .server import parse_listen_address
 
 LOG_LEVELS = ("debug", "info", "warn", "error")

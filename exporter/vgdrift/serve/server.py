@@ -21,8 +21,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-
-from . import __version__
+from .. import __version__
 
 log = logging.getLogger("vgdrift.server")
 

@@ -4,8 +4,8 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from .model import REASON_CACHE, REASON_PERMISSION, ErrorItem
-from .textmeta import TextError, VGMeta, parse_vg
+from ..model import REASON_CACHE, REASON_PERMISSION, ErrorItem
+from ..textmeta import TextError, VGMeta, parse_vg
 
 DEFAULT_DIR = "/etc/lvm/backup"
 # A backup of even thousands of LVs is a few MiB; a larger file is not one.

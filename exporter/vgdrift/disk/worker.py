@@ -8,7 +8,7 @@ it is done or the deadline passes; then it walks away.  An abandoned child
 finishes or dies on its own once the kernel lets its read go.
 
 `check` forks (its process has one thread, forking is cheap); the exporter
-spawns `python -m vgdrift.worker` instead, because forking a process that
+spawns `python -m vgdrift.disk.worker` instead, because forking a process that
 runs an HTTP server's threads can copy a lock some other thread held.
 """
 
@@ -137,7 +137,7 @@ def _spawn(plan: diskscan.Plan) -> Running:
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, "-m", "vgdrift.worker"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "vgdrift.disk.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
                             env=env, start_new_session=True)
     try:

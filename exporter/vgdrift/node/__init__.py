@@ -1,0 +1,1 @@
+"""This node's own view: its cached VG metadata (LVM backups)."""

@@ -1,0 +1,1 @@
+"""What `vgdrift serve` adds: metrics, HTTP server, web config, config, logs."""

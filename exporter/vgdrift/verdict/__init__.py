@@ -1,0 +1,1 @@
+"""From observations to a verdict: per-PV views, then cache versus disk."""

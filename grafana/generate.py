@@ -24,21 +24,27 @@ OUTPUT = os.path.join(HERE, "vgdrift.json")
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
-# VG states in the exporter's order (vgdrift.model.VG_STATES); the state
-# timeline encodes each as its index.
-VG_STATES = ("in_sync", "drift", "cache_ahead", "conflict", "uuid_mismatch",
-             "partial", "missing", "inconsistent", "unreadable")
-UNSAFE_STATES = VG_STATES[2:]
+# States come from the exporter's model (vgdrift.model), never restated
+# here: the state timeline encodes each VG state as its index in VG_STATES.
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "exporter"))
+from vgdrift import model  # noqa: E402
+
+VG_STATES = tuple(s.value for s in model.VGState)
+UNSAFE_STATES = tuple(s.value for s in model.VGState if model.STATE_EXIT[s] == model.Exit.UNSAFE)
+UNKNOWN_STATES = tuple(s.value for s in model.VGState if model.STATE_EXIT[s] == model.Exit.UNKNOWN)
+# Colours are the one thing the model cannot say; tests check that every
+# state has one.
 STATE_COLORS = {"in_sync": "green", "drift": "yellow", "cache_ahead": "orange",
                 "conflict": "red", "uuid_mismatch": "red", "partial": "red",
                 "missing": "dark-red", "inconsistent": "red",
-                "unreadable": "purple"}
+                "unreadable": "purple", "unknown": "blue"}
 PV_STATE_COLORS = {"ok": "green", "missing": "red", "duplicate": "orange",
-                   "unreadable": "purple", "corrupt": "dark-red"}
+                   "outdated": "yellow", "unreadable": "purple", "corrupt": "dark-red"}
 
 NODE = 'job="$job", instance=~"$instance"'
 VG = 'job="$job", instance=~"$instance", vg=~"$vg"'
 UNSAFE_RE = "|".join(UNSAFE_STATES)
+UNKNOWN_RE = "|".join(UNKNOWN_STATES)
 SCAN_STALE_SECONDS = 150   # LVMDriftScanFailing: 5 scan intervals of 30 s
 
 
@@ -187,12 +193,13 @@ def state_code(selector, by):
 
 def readiness():
     """Per node, what `vgdrift check` would exit with: 0 every VG in_sync,
-    1 some drift, 2 some unsafe state, 3 unknown (scan failed, no scan
-    finished yet, target down)."""
+    1 some drift, 2 some unsafe state, 3 unknown (a VG in state unknown,
+    scan failed, no scan finished yet, target down)."""
     return ("max by (instance) (\n"
             f'  (vgdrift_vg_state{{{VG}, state="in_sync"}} == 1) * 0\n'
             f'  or (vgdrift_vg_state{{{VG}, state="drift"}} == 1) * 1\n'
             f'  or (vgdrift_vg_state{{{VG}, state=~"{UNSAFE_RE}"}} == 1) * 2\n'
+            f'  or (vgdrift_vg_state{{{VG}, state=~"{UNKNOWN_RE}"}} == 1) * 3\n'
             f"  or (vgdrift_last_scan_success{{{NODE}}} == 0) + 3\n"
             f"  or (up{{{NODE}}} == 0) + 3\n"
             f"  or (up{{{NODE}}} == 1 unless on (job, instance) "
@@ -226,8 +233,8 @@ def panels():
              [target(readiness(), "{{instance}}")],
              "What `vgdrift check` on each node would answer for the selected "
              "VGs: ready (exit 0), refresh needed (1: run vgcfgbackup VG), "
-             "unsafe (2), unknown (3: last scan failed, no scan finished yet "
-             "or exporter down).",
+             "unsafe (2), unknown (3: a VG's cached copy unreadable, last scan "
+             "failed, no scan finished yet or exporter down).",
              readiness_mappings, ("green", 1, "yellow", 2, "red", 3, "purple"),
              text_mode="value_and_name"),
         stat("VGs in sync", (12, 1, 6, 3),

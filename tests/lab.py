@@ -297,7 +297,7 @@ class Lab:
         back = back.removesuffix(" (deleted)")
         return os.path.realpath(back) == os.path.realpath(self._loops[dev])
 
-    def _detach_loop(self, dev: str, tries: int = 20) -> None:
+    def _detach_loop(self, dev: str, tries: int = 20, gone_within: float = 30.0) -> None:
         if dev not in self._loops:
             raise LabError(f"{dev} was not attached by this lab")
         err = ""
@@ -311,6 +311,15 @@ class Lab:
             time.sleep(0.05 * (attempt + 1))
         else:
             raise LabError(f"cannot detach {dev}: {err}")
+        # `losetup -d` on a loop that another process holds open (an LVM
+        # scan elsewhere on the machine) only marks it for autoclear: it goes
+        # when that process lets go.  Wait for that, bounded.
+        deadline = time.monotonic() + gone_within
+        while self._ours(dev):
+            if time.monotonic() > deadline:
+                raise LabError(f"{dev} still attached {gone_within:g}s after losetup -d "
+                               f"(held open by another process?)")
+            time.sleep(0.1)
         del self._loops[dev]
 
     def _regen(self) -> None:
@@ -575,3 +584,65 @@ def read_mda_text(path, mda: Dict) -> str:
     if _crc(data) != mda["checksum"]:
         raise ValueError(f"{path}: mda text checksum mismatch at {start}+{o}")
     return data.rstrip(b"\0").decode()
+
+
+# ------------------------------------------------------------ node config
+# For the readiness tests (issue 8): a node's own LVM configuration beyond
+# the lab's lvm.conf, and what that node's LVM sees.
+
+def set_lvmlocal(node: Node, text: str) -> Path:
+    """Write ``node``'s lvmlocal.conf (LVM reads it over lvm.conf, key by
+    key, in any section; the lab never rewrites it, unlike lvm.conf)."""
+    path = node.system_dir / "lvmlocal.conf"
+    tmp = node.system_dir / "lvmlocal.conf.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def devices_file(node: Node) -> Path:
+    """The default devices file of ``node``."""
+    return node.system_dir / "devices" / "system.devices"
+
+
+def lvmdevices(node: Node, *args, check: bool = True):
+    """``lvm lvmdevices ARGS`` as ``node`` (Debian 12 has no lvmdevices
+    command); it reads PV labels and writes only the devices file."""
+    return node.lvm("lvmdevices", *args, check=check)
+
+
+def node_sees(node: Node) -> Dict[str, Dict]:
+    """The PVs ``node``'s own LVM sees, without touching its backup:
+    ``pvs --config backup/backup=0``.  {pv_uuid: {"device", "vg"}}; a PV
+    that a VG's metadata names but the node does not see ("[unknown]") is
+    left out."""
+    r = node.lvm("pvs", "--config", "backup/backup=0", "--reportformat", "json",
+                 "-o", "pv_name,pv_uuid,vg_name", allow_report=True)
+    pvs = json.loads(r.stdout)["report"][0]["pv"]
+    return {p["pv_uuid"]: {"device": p["pv_name"], "vg": p["vg_name"]} for p in pvs
+            if p["pv_name"] != "[unknown]"}
+
+
+def lvm_systemid(node: Node, *config) -> str:
+    """``lvm systemid`` as ``node`` (with --config strings): the ID, "" for none."""
+    args = []
+    for c in config:
+        args += ["--config", c]
+    r = node.lvm("systemid", *args)
+    for line in r.stdout.splitlines():
+        if "system ID:" in line:
+            return line.split("system ID:", 1)[1].strip()
+    return ""
+
+
+def would_autoactivate(node: Node, vg: str) -> List[str]:
+    """The LVs ``node``'s LVM would autoactivate in ``vg``: ``vgchange -aay
+    -vv --driverloaded n`` prints "Activating logical volume" exactly for
+    them (nothing is activated without device-mapper; backup/backup=0
+    leaves the node's backup alone)."""
+    r = node.lvm("vgchange", "-aay", "-vv", "--config", "backup/backup=0", vg, check=False)
+    out = []
+    for line in (r.stdout + r.stderr).splitlines():
+        if "Activating logical volume" in line:
+            out.append(line.split("Activating logical volume", 1)[1].strip().split()[0].rstrip("."))
+    return out

@@ -12,7 +12,7 @@ def vg_report(state: str, name: str = "", duration: float = 0.004) -> model.VGRe
     cache = model.CacheInfo(path="/etc/lvm/backup/" + name, seqno=10, mtime=T0,
                             host="nodeb", description="Created *after* executing 'lvcreate'")
     # No disk side for the states where the VG was not found or not read.
-    no_disk = state in (model.MISSING, model.UNREADABLE)
+    no_disk = state in (model.MISSING, model.UNREADABLE, model.UNKNOWN)
     seqno = {model.DRIFT: 12, model.CACHE_AHEAD: 8, model.CONFLICT: 10}.get(state, 10)
     mtime = {model.DRIFT: T0 + 300, model.CACHE_AHEAD: T0 - 60,
              model.CONFLICT: T0 + 5, model.UUID_MISMATCH: T0 + 7}.get(state, T0)
@@ -24,11 +24,14 @@ def vg_report(state: str, name: str = "", duration: float = 0.004) -> model.VGRe
         model.MISSING: (model.PV_MISSING, model.PV_MISSING),
         model.UNREADABLE: (model.PV_UNREADABLE,),
         model.INCONSISTENT: (model.PV_OK, model.PV_CORRUPT, model.PV_DUPLICATE),
+        model.DRIFT: (model.PV_OK, model.PV_OK, model.PV_OUTDATED),
+        model.UNKNOWN: (),       # the cached copy could not be read: no PV is known
     }.get(state, (model.PV_OK, model.PV_OK))
     pvs = tuple(model.PVReport(uuid="pv%d-%s" % (i, name),
                                device=None if s == model.PV_MISSING else "/dev/sd%s" % "abcdef"[i],
                                hint="/dev/sd%s" % "abcdef"[i], state=s,
-                               seqno=None if s in (model.PV_MISSING, model.PV_UNREADABLE) else seqno)
+                               seqno=None if s in (model.PV_MISSING, model.PV_UNREADABLE) else
+                               seqno - 1 if s == model.PV_OUTDATED else seqno)
                 for i, s in enumerate(pv_states))
     return model.VGReport(name=name, uuid="UUID-" + name, state=state, cache=cache, disk=disk,
                           pvs=pvs, reason=None if state == model.IN_SYNC else "synthetic",

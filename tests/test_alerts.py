@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from helpers import EXPORTER_METRICS, free_port, require_tool, stop_process
+from vgdrift import model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALERTS = os.path.join(ROOT, "alerts")
@@ -34,13 +35,14 @@ REQUIRED = {
     "LVMVGMetadataDrift": "warning",
     "LVMVGMetadataDriftPersistent": "critical",
     "LVMVGFailoverUnsafe": "critical",
+    "LVMVGStateUnknown": "warning",
     "LVMDriftScanFailing": "warning",
     "LVMDriftExporterDown": "critical",
     "LVMDriftScanSlow": "warning",
 }
 # Alerts about one VG: their labels carry vg and their description names it.
 VG_ALERTS = {"LVMVGMetadataDrift", "LVMVGMetadataDriftPersistent",
-             "LVMVGFailoverUnsafe"}
+             "LVMVGFailoverUnsafe", "LVMVGStateUnknown"}
 
 JOB_SELECTOR = 'job="vgdrift"'
 
@@ -223,16 +225,39 @@ def test_runbook_section_content(rule):
     assert "vgdrift check --vg VG" in body, rule["alert"]
 
 
+def _states_with_exit(code):
+    return sorted(s.value for s in model.VGState if model.STATE_EXIT[s] == code)
+
+
 def test_runbook_explains_every_unsafe_state():
     body = runbook_sections()["lvmvgfailoverunsafe"]
-    for state in ("cache_ahead", "conflict", "uuid_mismatch", "partial",
-                  "missing", "inconsistent", "unreadable"):
+    for state in _states_with_exit(model.Exit.UNSAFE):
         assert f"| `{state}` |" in body, state
     rule = next(r for r in alert_rules() if r["alert"] == "LVMVGFailoverUnsafe")
     states = re.search(r'state=~"([^"]+)"', rule["expr"]).group(1).split("|")
-    assert sorted(states) == sorted(["cache_ahead", "conflict", "uuid_mismatch",
-                                     "partial", "missing", "inconsistent",
-                                     "unreadable"])
+    assert sorted(states) == _states_with_exit(model.Exit.UNSAFE)
+
+
+def test_drift_alerts_select_the_refreshable_states():
+    """The drift alerts name the states that exit 1 (refresh, then go)."""
+    for name in ("LVMVGMetadataDrift", "LVMVGMetadataDriftPersistent"):
+        rule = next(r for r in alert_rules() if r["alert"] == name)
+        states = re.findall(r'state="([^"]+)"', rule["expr"])
+        assert sorted(set(states)) == _states_with_exit(model.Exit.DRIFT), name
+
+
+def test_unknown_alert_selects_the_unknown_states():
+    """The states that exit 3 have their own alert: a VG must never leave
+    every alert just because this node cannot tell."""
+    rule = next(r for r in alert_rules() if r["alert"] == "LVMVGStateUnknown")
+    states = re.findall(r'state="([^"]+)"', rule["expr"])
+    assert sorted(set(states)) == _states_with_exit(model.Exit.UNKNOWN)
+
+
+def test_runbook_explains_every_pv_state():
+    text = open(RUNBOOK, encoding="utf-8").read()
+    for state in model.PVState:
+        assert f"`{state.value}`" in text, state
 
 
 # --- Alertmanager example -------------------------------------------------

@@ -1,8 +1,10 @@
 """The CLI's contract with failover scripts: exit codes and one-line errors,
 without devices (the lab tests cover real disks)."""
 
+import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -94,3 +96,71 @@ def test_check_does_not_import_prometheus():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=EXPORTER))
     assert r.stdout.strip().splitlines()[-1] == "False"
+
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_unexpected_exception_is_unknown_with_one_line(fmt, tmp_path, monkeypatch, capsys):
+    """A bug anywhere in check exits 3 ("unknown"), never 1 ("drift": go),
+    with one line naming what failed and where; JSON still gets a document."""
+    from vgdrift import scan
+
+    def broken(*args):
+        raise ValueError("something\nunexpected")
+    monkeypatch.setattr(scan, "read_cache", broken)   # called from scan.py
+    assert main(["check", "--cache-dir", str(tmp_path), "--format", fmt]) == 3
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert lines == ["vgdrift: internal error: ValueError: something unexpected (in scan, line "
+                     + lines[0].rsplit("line ", 1)[1]]
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["exit_code"] == 3 and doc["vgs"] == [] and doc["version"] == 1
+        assert doc["errors"] == [{"reason": "internal", "where": doc["errors"][0]["where"], "vg": None,
+                                  "message": lines[0][len("vgdrift: "):]}]
+        assert doc["errors"][0]["where"].startswith("scan, line ")
+        from vgdrift import model, report
+        empty = report.to_json(model.CheckResult("h", 0.0, 0.0, ()))
+        assert list(doc) == list(empty)     # the same keys as any other document
+    else:
+        assert out == ""
+
+
+def test_exception_while_rendering_is_unknown_and_names_the_module(monkeypatch, capsys):
+    from vgdrift import report
+
+    def overflow(epoch):
+        raise OverflowError("timestamp out of range for platform time_t")
+    monkeypatch.setattr(report, "_ts", overflow)
+    code = main(["check", "--cache-dir", os.path.join(FIXTURES, "simple", "cache_a"),
+                 "--devices", "/nonexistent/*"])
+    out, err = capsys.readouterr()
+    assert code == 3 and out == ""
+    assert err.startswith("vgdrift: internal error: OverflowError: timestamp out of range")
+    assert "(in report, line" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_with_vg_other_broken_cache_files_are_warnings(tmp_path):
+    """--vg X checks X: a garbage file beside it must not block X's failover.
+    Without --vg the garbage still makes the answer unknown."""
+    shutil.copy(os.path.join(FIXTURES, "simple", "cache_a", "vg0"), tmp_path / "vg0")
+    (tmp_path / "notes.txt").write_text("not a backup {{{")
+    images = tmp_path / "img"
+    images.mkdir()
+    with gzip.open(os.path.join(FIXTURES, "simple", "pv0.img.gz")) as f:
+        (images / "pv0.img").write_bytes(f.read())
+    r = run_cli("check", "--cache-dir", str(tmp_path), "--devices", str(images / "*.img"), "--vg", "vg0",
+                "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 == doc["exit_code"], r.stderr
+    assert doc["errors"] == [] and [w["where"] for w in doc["warnings"]] == [str(tmp_path / "notes.txt")]
+    assert r.stderr.startswith(f"vgdrift: warning: {tmp_path}/notes.txt: line 1: ")
+    r = run_cli("check", "--cache-dir", str(tmp_path), "--devices", str(images / "*.img"))
+    assert r.returncode == 3 and f"{tmp_path}/notes.txt" in r.stderr
+    # The VG's own file broken: not a warning.
+    (tmp_path / "vg0").write_text("vg0 { garbage")
+    r = run_cli("check", "--cache-dir", str(tmp_path), "--devices", str(images / "*.img"), "--vg", "vg0")
+    assert r.returncode == 3 and f"{tmp_path}/vg0: " in r.stderr

@@ -3,11 +3,13 @@
 import pytest
 
 from vgdrift import model as m
+from vgdrift.disk import ondisk, worker
+from vgdrift.disk.pvread import HeadObs, TextObs
 from vgdrift.model import FOUND
+from vgdrift.textmeta import parse_vg
 from vgdrift.verdict.changes import changes
 from vgdrift.verdict.compare import compare
-from vgdrift.verdict.views import PVView
-from vgdrift.textmeta import parse_vg
+from vgdrift.verdict.views import PVView, build_views
 
 PV = {1: "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAA1", 2: "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBB2",
       3: "CCCCCC-CCCC-CCCC-CCCC-CCCC-CCCC-CCCCC3"}
@@ -28,9 +30,10 @@ def vg(seqno=5, name="vg0", vgid=VGID, pvs=(1, 2), lvs=((1, "data", 10),), tags=
         f'stripes = ["pv0", 0] }} }}\n' for n, lname, ext in lvs)
     tag_text = "[" + ", ".join(f'"{t}"' for t in tags) + "]"
     text = (f'{name} {{ id = "{vgid}" seqno = {seqno} status = ["RESIZEABLE", "READ", "WRITE"] '
-            f'flags = [] tags = {tag_text} extent_size = 8192 {extra}\n'
+            f'flags = [] tags = {tag_text} extent_size = 8192 max_lv = 0 max_pv = 0 {extra}\n'
             f'physical_volumes {{\n{pv_text}}}\nlogical_volumes {{\n{lv_text}}}\n}}\n'
-            f'creation_host = "{host}"\ncreation_time = {1700000000 + seqno}\n')
+            f'creation_host = "{host}"\ncreation_time = {1700000000 + seqno}\n'
+            f'contents = "Text Format Volume Group"\nversion = 1\n')
     return parse_vg(text, "test")
 
 
@@ -71,14 +74,14 @@ def test_rename_is_drift_named_as_in_cache():
     r = run([found(1, disk), found(2, disk)])
     assert r.state == m.DRIFT and r.name == "vg0" and r.disk.name == "vg1"
     assert {c.kind for c in r.changes} == {"vg_renamed", "lv_renamed"}
-    assert [a.command for a in r.actions] == ["vgcfgbackup vg1", "rm /etc/lvm/backup/vg0"]
+    assert [a.command for a in r.actions] == ["vgcfgbackup vg1", "rm -f -- /etc/lvm/backup/vg0"]
 
 
 def test_new_pv_visible_is_drift_and_invisible_is_partial():
     disk = vg(seqno=6, pvs=(1, 2, 3))
     r = run([found(1, disk), found(2, disk), found(3, disk)])
     assert r.state == m.DRIFT and any(c.kind == "pv_added" for c in r.changes)
-    assert any(a.command == "lvmdevices --adddev /dev/sdc" for a in r.actions)
+    assert any("lvmdevices --adddev /dev/sdc" in (a.command or "") for a in r.actions)
     r = run([found(1, disk), found(2, disk)])
     assert r.state == m.PARTIAL and [p.state for p in r.pvs] == ["ok", "ok", "missing"]
 
@@ -104,12 +107,16 @@ def test_same_content_other_hints_is_in_sync():
 
 def _text_with_hint(hint):
     return (f'vg0 {{ id = "{VGID}" seqno = 5 status = ["RESIZEABLE", "READ", "WRITE"] flags = [] tags = [] '
-            f'extent_size = 8192 physical_volumes {{ '
-            f'pv0 {{ id = "{PV[1]}" device = "{hint}" status = ["ALLOCATABLE"] dev_size = 2048000 pe_start = 2048 pe_count = 250 }} '
-            f'pv1 {{ id = "{PV[2]}" device = "{hint}2" status = ["ALLOCATABLE"] dev_size = 2048000 pe_start = 2048 pe_count = 250 }} }} '
+            f'extent_size = 8192 max_lv = 0 max_pv = 0 physical_volumes {{ '
+            f'pv0 {{ id = "{PV[1]}" device = "{hint}" status = ["ALLOCATABLE"] '
+            f'dev_size = 2048000 pe_start = 2048 pe_count = 250 }} '
+            f'pv1 {{ id = "{PV[2]}" device = "{hint}2" status = ["ALLOCATABLE"] '
+            f'dev_size = 2048000 pe_start = 2048 pe_count = 250 }} }} '
             f'logical_volumes {{ data {{ id = "{LV[1]}" status = ["READ", "WRITE", "VISIBLE"] segment_count = 1 '
-            f'segment1 {{ start_extent = 0 extent_count = 10 type = "striped" stripe_count = 1 stripes = ["pv0", 0] }} }} }} }}\n'
-            f'creation_host = "other"\ncreation_time = 1\n')
+            f'segment1 {{ start_extent = 0 extent_count = 10 type = "striped" stripe_count = 1 '
+            f'stripes = ["pv0", 0] }} }} }} }}\n'
+            f'creation_host = "other"\ncreation_time = 1\n'
+            f'contents = "Text Format Volume Group"\nversion = 1\n')
 
 
 def test_uuid_mismatch_missing_partial():
@@ -145,7 +152,7 @@ def test_duplicates_are_reported_not_counted():
 
 @pytest.mark.parametrize("state", m.VG_STATES)
 def test_every_state_has_an_exit_code(state):
-    assert m.STATE_EXIT[state] in (0, 1, 2)
+    assert m.STATE_EXIT[state] in (0, 1, 2, 3)
 
 
 def test_changes_of_identical_vgs_is_empty():
@@ -158,3 +165,161 @@ def test_lv_tags_and_status_changes():
     assert r.state == m.DRIFT
     (c,) = r.changes
     assert (c.kind, c.old, c.new) == ("lv_tags_changed", [], ["backup"])
+
+
+# ------------------------------------------- on-disk copies compared whole
+
+def test_same_seqno_different_header_key_is_inconsistent():
+    # LVM writes one text to every PV of a commit: same seqno with another
+    # checksum or size means two different commits, even if they parse alike.
+    r = run([found(1, text_key=(0x1234, 900)), found(2, text_key=(0x9999, 900))])
+    assert r.state == m.INCONSISTENT and r.reason == "copies_disagree"
+    r = run([found(1, text_key=(0x1234, 900)), found(2, text_key=(0x1234, 901))])
+    assert r.state == m.INCONSISTENT
+    assert run([found(1, text_key=(0x1234, 900)), found(2, text_key=(0x1234, 900))]).state == m.IN_SYNC
+
+
+def test_copies_with_another_vg_name_are_inconsistent():
+    # The digest leaves the VG name out (a rename is content-equal); between
+    # on-disk copies the name counts.
+    renamed = vg(name="vgx")
+    r = run([found(1), found(2, renamed)])
+    assert r.state == m.INCONSISTENT and r.reason == "copies_disagree"
+
+
+# ------------------------------------------------------ divergent duplicates
+
+def dup_of(n, copy, device="/dev/sdz", differs="its metadata-area header differs", **kw):
+    return PVView(PV[n], FOUND, device, copy=copy, differs=differs, **kw)
+
+
+@pytest.mark.parametrize("hinted_is_stale", [False, True])
+def test_divergent_duplicate_is_inconsistent_whatever_the_hint(hinted_is_stale):
+    new, old = vg(seqno=6), CACHED
+    real, stale = (new, old) if not hinted_is_stale else (old, new)
+    # The cache is at 5: the stale replica alone would look in sync.
+    r = run([found(1, real, divergent=(dup_of(1, stale),)), found(2, new)])
+    assert r.state == m.INCONSISTENT and r.exit_code == 2 and r.reason == m.VGReason.DIVERGENT_DUPLICATE
+    rows = [(p.device, p.state, p.seqno) for p in r.pvs]
+    assert rows == [("/dev/sda", "ok", real.seqno), ("/dev/sdz", "duplicate", stale.seqno),
+                    ("/dev/sdb", "ok", 6)]
+    err = r.pvs[1].error
+    assert f"/dev/sdz holds seqno {stale.seqno}" in err and f"/dev/sda holds seqno {real.seqno}" in err
+    assert r.disk.seqno == 6
+    # Waiting does not clear a stale replica, and no repair is right yet.
+    (act,) = r.actions
+    assert act.command is None and "/dev/sda, /dev/sdz" in act.reason and "wait" not in act.reason
+
+
+def test_divergent_duplicate_that_could_not_be_read_is_unreadable():
+    hung = PVView(PV[1], m.PV_UNREADABLE, "/dev/sdz", error="/dev/sdz: no answer", reason="timeout",
+                  differs="it could not be read")
+    r = run([found(1, divergent=(hung,)), found(2)])
+    assert r.state == m.UNREADABLE and r.reason == "timeout"
+    assert [(p.device, p.state) for p in r.pvs][:2] == [("/dev/sda", "ok"), ("/dev/sdz", "unreadable")]
+
+
+def test_identical_duplicates_stay_in_sync():
+    r = run([found(1, duplicates=("/dev/sdy", "/dev/sdz")), found(2)])
+    assert r.state == m.IN_SYNC and [p.state for p in r.pvs] == ["ok", "duplicate", "duplicate", "ok"]
+    assert r.pvs[1].seqno == r.pvs[2].seqno == 5
+
+
+# ---------------------------------------------------------- outdated PVs
+
+# Node A lost PV2, ran vgreduce --removemissing: PV1 holds seqno 6 without
+# PV2; PV2 still holds seqno 5 (with both).
+REDUCED = vg(seqno=6, pvs=(1,))
+
+
+def test_outdated_pv_before_refresh_is_drift():
+    r = run([found(1, REDUCED), found(2, CACHED)])
+    assert r.state == m.DRIFT and r.exit_code == 1 and r.disk.seqno == 6
+    assert [(p.uuid, p.state, p.seqno) for p in r.pvs] == [(PV[1], "ok", 6), (PV[2], "outdated", 5)]
+    assert "outdated" in r.pvs[1].error and "seqno 6" in r.pvs[1].error
+    assert [c.kind for c in r.changes] == ["pv_removed"]
+    # The refresh is a command for this node; the clean-up writes shared
+    # metadata, advice for the node that owns the VG.
+    assert [a.command for a in r.actions] == ["vgcfgbackup vg0", None]
+    assert "vgck --updatemetadata vg0" in r.actions[1].reason and PV[2] in r.actions[1].reason
+
+
+def test_outdated_pv_after_refresh_is_in_sync_and_still_shown():
+    cached = REDUCED
+    info = m.CacheInfo("/etc/lvm/backup/vg0", 6, cached.creation_time, "nodeb", "d")
+    views = {PV[1]: found(1, REDUCED), PV[2]: found(2, CACHED)}
+    r = compare(cached, info, views)
+    assert r.state == m.IN_SYNC and r.exit_code == 0 and not r.changes
+    assert [(p.uuid, p.state, p.seqno, p.hint) for p in r.pvs] == \
+        [(PV[1], "ok", 6, "/dev/sda"), (PV[2], "outdated", 5, None)]
+    assert [a.command for a in r.actions] == [None]
+    assert "vgck --updatemetadata vg0" in r.actions[0].reason
+    # Not seen at all (no sweep read it): plain in_sync, the same verdict.
+    r = compare(cached, info, {PV[1]: found(1, REDUCED)})
+    assert r.state == m.IN_SYNC and not r.actions and len(r.pvs) == 1
+
+
+def test_outdated_pv_wiped_is_just_a_removed_pv():
+    # After vgck --updatemetadata on the owner the PV is an orphan.
+    r = run([found(1, REDUCED), found(2, None, orphan=True)])
+    assert r.state == m.DRIFT and [p.state for p in r.pvs] == ["ok", "ok"]
+    assert [a.command for a in r.actions] == ["vgcfgbackup vg0"]
+
+
+def test_unlisted_copy_with_the_newest_seqno_is_not_outdated():
+    # Same seqno on a PV the newest copy does not list: two commits, not an
+    # older leftover.
+    other = vg(seqno=6, pvs=(1, 2), lvs=((1, "data", 11),))
+    r = run([found(1, REDUCED), found(2, other)])
+    assert r.state == m.INCONSISTENT
+
+
+def test_outdated_clean_up_is_not_offered_in_unsafe_states():
+    older = vg(seqno=4, pvs=(1,))
+    r = run([found(1, older), found(2, vg(seqno=3))])
+    assert r.state == m.CACHE_AHEAD and r.pvs[1].state == "outdated"
+    assert not any("vgck" in a.reason or "vgck" in (a.command or "") for a in r.actions)
+
+
+def test_outdated_pv_does_not_hide_a_missing_member():
+    r = run([found(2, CACHED)])
+    # PV1 (the only one with the newest copy) is not visible: nothing says
+    # the VG moved on, so PV2's copy is the newest known and PV1 is missing.
+    assert r.state == m.PARTIAL
+
+
+# ------------------------------------- views: which duplicates disagree
+
+def _head(path, n=1, seqno=5, size=2048000 * 512, key=None):
+    raw = PV[n].replace("-", "")
+    label = ondisk.Label(1, raw, size, (ondisk.Area(1 << 20, 0),), (ondisk.Area(4096, 1 << 20),))
+    crc, length = key or (1000 + seqno, 900)
+    mda = ondisk.MdaHeader(4096, 1 << 20, ondisk.RawLocn(512, length, crc, 0))
+    return HeadObs(path, ("dev", path), label=label, mda=mda, mda_count=1)
+
+
+def _views(heads, copies, sibling_pairs=()):
+    class Siblings:
+        def of(self, path):
+            return [b for a, b in sibling_pairs if a == path] + [a for a, b in sibling_pairs if b == path]
+
+    texts = {h.text_key: TextObs(h.text_key, h.path, vg=copies[h.text_key]) for h in heads}
+    out = worker.Outcome(heads={h.ident: h for h in heads}, texts=texts, stats={})
+    return build_views(out, {PV[1]: "/dev/sda"}, (), Siblings())
+
+
+def test_build_views_splits_agreeing_and_divergent_duplicates():
+    new, old = vg(seqno=6), CACHED
+    real, clone, stale = _head("/dev/sda", seqno=6), _head("/dev/sdx", seqno=6), _head("/dev/sdz", seqno=5)
+    copies = {real.text_key: new, stale.text_key: old}
+    v = _views([real, clone, stale], copies)[PV[1]]
+    assert (v.device, v.duplicates, v.copy.seqno, v.text_key) == ("/dev/sda", ("/dev/sdx",), 6, real.text_key)
+    (d,) = v.divergent
+    assert (d.device, d.copy.seqno, d.status) == ("/dev/sdz", 5, FOUND) and "header" in d.differs
+    # Another device size in the label is a difference even with the same copy.
+    bigger = _head("/dev/sdy", seqno=6, size=4096000 * 512)
+    (d,) = _views([real, bigger], copies)[PV[1]].divergent
+    assert "device size" in d.differs
+    # A path that sysfs shows to be the same disk is never compared.
+    v = _views([real, stale], copies, sibling_pairs=[("/dev/sda", "/dev/sdz")])[PV[1]]
+    assert v.duplicates == ("/dev/sdz",) and v.divergent == ()

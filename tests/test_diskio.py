@@ -46,3 +46,44 @@ def test_identity_of_files_and_links(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(OSError):                 # opening a FIFO would block: never a candidate
         diskio.identity(str(fifo))
+
+
+def test_failed_reopen_after_o_direct_einval_closes_nothing_twice(tmp_path, monkeypatch):
+    """Some file systems accept O_DIRECT at open and refuse the read with
+    EINVAL: the descriptor is closed and the file reopened.  When reopening
+    fails, the old descriptor number must not be closed again (by then it
+    may be another thread's)."""
+    path = tmp_path / "img"
+    path.write_bytes(b"x" * 8192)
+    dev = diskio.Device(str(path))
+    dev.direct = True
+    old_fd = dev.fd
+    closed = []
+    real_close = os.close
+
+    def preadv(fd, bufs, offset):
+        del bufs   # as the C function: the traceback must not keep the buffer exported
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    def open_fails(path, flags, *args):
+        raise OSError(errno.EIO, "Input/output error")
+
+    def close(fd):
+        closed.append(fd)
+        real_close(fd)
+    monkeypatch.setattr(os, "preadv", preadv)
+    monkeypatch.setattr(os, "open", open_fails)
+    monkeypatch.setattr(os, "close", close)
+    with pytest.raises(diskio.DeviceError) as e:
+        dev.read(0, 10)
+    assert e.value.errno == errno.EIO
+    dev.close()
+    assert closed == [old_fd] and dev.fd == -1
+
+
+def test_permission_error_says_what_is_needed():
+    err = diskio.DeviceError("/dev/sdq", 0, errno.EACCES, "open")
+    assert err.reason == "permission"
+    assert str(err) == ("/dev/sdq: open at offset 0: Permission denied (reading devices needs root, "
+                        "or the capability CAP_DAC_READ_SEARCH)")
+    assert "CAP_DAC" not in str(diskio.DeviceError("/dev/sdq", 0, errno.EIO, "read"))

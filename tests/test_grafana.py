@@ -128,6 +128,7 @@ def test_generator_states_match_the_model():
     assert tuple(gen.VG_STATES) == tuple(model.VG_STATES)
     assert set(gen.UNSAFE_STATES) == {s for s in model.VG_STATES
                                       if model.STATE_EXIT[s] == model.EXIT_UNSAFE}
+    assert set(gen.STATE_COLORS) == set(model.VG_STATES)
     assert set(gen.PV_STATE_COLORS) == set(model.PV_STATES)
 
 

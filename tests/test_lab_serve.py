@@ -28,7 +28,7 @@ EXPORTER = Path(__file__).resolve().parent.parent / "exporter"
 # Restated rather than imported: a change to the exported label set must
 # break this test.
 VG_STATES = ("in_sync", "drift", "cache_ahead", "conflict", "uuid_mismatch", "partial",
-             "missing", "inconsistent", "unreadable")
+             "missing", "inconsistent", "unreadable", "unknown")
 INTERVAL = 1.0          # --scan.interval of every exporter here
 TIMEOUT = 2.0           # --timeout
 

@@ -206,3 +206,24 @@ def test_mutated_real_mda_header_raises_only_ondisk_errors(edits, device_size):
         return
     for off, n in ondisk.ring_pieces(hdr):
         assert hdr.start + 512 <= off and off + n <= hdr.start + hdr.size and n >= 0
+
+
+def test_claimed_uuid_of_a_label_whose_checksum_fails():
+    """A corrupt label still names its PV (the label layout is ondisk's)."""
+    data = bytearray(simple()[:ondisk.LABEL_AREA])
+    data[512 + 100] ^= 0xFF                                    # the label checksum now fails
+    with pytest.raises(ondisk.LabelChecksumError):
+        ondisk.find_label(bytes(data), "d")
+    assert ondisk.claimed_pv_uuid(bytes(data)) == MANIFEST["cases"]["simple"]["images"][0]["pv_uuid"]
+    struct.pack_into("<I", data, 512 + 20, 600)                # pv_header offset past the sector
+    assert ondisk.claimed_pv_uuid(bytes(data)) is None
+    assert ondisk.claimed_pv_uuid(bytes(ondisk.LABEL_AREA)) is None
+    assert ondisk.claimed_pv_uuid(simple()[:700]) is None     # the label sector cut short
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048))
+def test_claimed_uuid_of_any_bytes_is_none_or_a_uuid(data):
+    data = ondisk.LABEL_ID + data
+    got = ondisk.claimed_pv_uuid(data)
+    assert got is None or len(got.replace("-", "")) == ondisk.ID_LEN

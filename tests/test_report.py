@@ -15,7 +15,7 @@ def test_json_schema_version_1():
     result = all_states_result()
     doc = json.loads(render_json(result))
     assert {"version", "host", "duration_seconds", "exit_code", "vgs", "errors"} <= set(doc)
-    assert doc["version"] == 1 and doc["exit_code"] == result.exit_code == 2
+    assert doc["version"] == 1 and doc["exit_code"] == result.exit_code == 3   # one VG is unknown
     for vg in doc["vgs"]:
         assert set(vg) == VG_KEYS
         assert set(vg["cache"]) == {"path", "seqno", "mtime", "host", "description"}
@@ -49,3 +49,13 @@ def test_in_sync_vgs_get_no_explanation_and_no_vgs_says_so():
     text = render_text(all_states_result(vgs=(vg_report(model.IN_SYNC, "vg0"),)))
     assert text.splitlines()[1].startswith("vg0") and len(text.splitlines()) == 2
     assert render_text(all_states_result(vgs=(), errors=())) == "no cached VGs: nothing to check\n"
+
+
+def test_every_state_is_explained_in_the_text():
+    """A state added to the model and not to the text report fails here, not
+    as a KeyError (exit 1) in a failover script."""
+    from vgdrift import report
+    assert set(report._EXPLAIN) == set(model.VGState)
+    for state in model.VGState:
+        text = render_text(model.CheckResult("h", 0.0, 0.0, (replace(vg_report(state, "vg0")),)))
+        assert f"vg0: {state.value}:" in text or state == model.IN_SYNC

@@ -128,7 +128,8 @@ def test_demo_shows_drift(tmp_path):
     assert states == {"demo_data": "drift", "demo_logs": "in_sync"} and code == 1
     data = next(vg for vg in doc["vgs"] if vg["name"] == "demo_data")
     assert {c["type"] for c in data["changes"]} == {"lv_added", "lv_resized"}
-    assert data["actions"][-1]["command"] == "vgcfgbackup demo_data"
+    # The demo cache is not LVM's backup directory: the refresh names its file.
+    assert data["actions"][-1]["command"] == f"vgcfgbackup -f {tmp_path / 'cache' / 'demo_data'} demo_data"
 
 
 def test_corrupt_first_metadata_area_is_reported_and_second_used(tmp_path):
@@ -155,3 +156,28 @@ def test_device_without_permission_is_unknown_exit_3(tmp_path):
     assert r.returncode == 3 == doc["exit_code"], r.stderr
     assert doc["vgs"][0]["state"] == "unreadable" and doc["errors"][0]["reason"] == "permission"
     assert "Permission denied" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_devices_are_globbed_once_in_the_worker(tmp_path, monkeypatch):
+    """The candidate list comes from the worker with its results; the parent
+    never globs again (a second glob could see another set of devices)."""
+    from vgdrift.disk import locate
+    from vgdrift.scan import ScanOptions, Scanner
+    unpack("simple", tmp_path)
+    calls = []
+    real = locate.expand_globs
+    parent = os.getpid()
+
+    def counting(patterns):
+        if os.getpid() == parent:
+            calls.append(tuple(patterns))
+        return real(patterns)
+    monkeypatch.setattr(locate, "expand_globs", counting)
+    pattern = str(tmp_path / "*.img")
+    result = Scanner(ScanOptions(cache_dirs=(os.path.join(FIXTURES, "simple", "cache_a"),),
+                                 device_globs=(pattern,)), isolation="fork").scan()
+    assert calls == [] and [vg.state for vg in result.vgs] == ["in_sync"]
+    nothing = Scanner(ScanOptions(cache_dirs=(os.path.join(FIXTURES, "simple", "cache_a"),),
+                                  device_globs=(str(tmp_path / "none*"),)), isolation="fork").scan()
+    assert calls == []
+    assert any("no device matches" in w.message for w in nothing.warnings)

@@ -119,16 +119,101 @@ def test_errors_name_line_and_why(text, line, why):
 @pytest.mark.parametrize("text,why", [
     (b"a = 1\n", "exactly one VG section"),
     (b"x { y { } }\nz { }\n", "exactly one VG section"),
-    (b'vg { id = "x" }\n', "vg/seqno: missing"),
-    (b'vg { id = "x" seqno = "1" }\n', "vg/seqno: expected int"),
-    (b'vg { id = "x" seqno = 1 physical_volumes = 3 }\n', "physical_volumes: expected a section"),
-    (b'vg { id = "x" seqno = 1 physical_volumes { pv0 { device = "d" } } }\n', "pv0/id: missing"),
-    (b'vg { id = "x" seqno = 1 status = [1] }\n', "status: expected a list of strings"),
 ])
 def test_structure_errors(text, why):
     with pytest.raises(TextError) as e:
         parse_vg(text, "f")
     assert why in str(e.value)
+
+
+def _edit(old: bytes, new: bytes) -> bytes:
+    assert BACKUP.count(old) == 1, old
+    return BACKUP.replace(old, new)
+
+
+VG = b"my+vg_1.x-y {"
+LV_TIME = b"creation_time = 1795485983\n"
+
+# Each edit makes a text that LVM 2.03 refuses (checked with `vgcfgrestore
+# --test -f FILE VG` in a directory that sees no devices), or that it would
+# only read by truncating a number into its field (seqno = -1 becomes
+# 4294967295): damage either way, so a parse error, never a value.
+REFUSED = [
+    (b"seqno = 7", b"seqno = 99999999999999999999", "out of 64-bit range"),
+    (b"seqno = 7", b"seqno = 9223372036854775808", "out of 64-bit range"),
+    (b"seqno = 7", b"seqno = -1", "seqno: -1 out of range 0..4294967295"),
+    (b"seqno = 7", b"seqno = 4294967296", "out of range"),
+    (b"seqno = 7", b'seqno = "7"', "seqno: expected int"),
+    (b"seqno = 7", b"seqno = 7.0", "seqno: expected int"),
+    (b"seqno = 7", b"", "seqno: missing"),
+    (b"seqno = 7", b"seqno = 7\n\tseqno = 8", "duplicate key 'seqno'"),
+    (b"max_lv = 0", b"max_lv = " + b"1" * 5000, "out of 64-bit range"),
+    (b"max_lv = 0", b"", "max_lv: missing"),
+    (b"max_pv = 0", b"max_pv = -5", "out of range"),
+    (b"extent_size = 8192", b"", "extent_size: missing"),
+    (b"extent_size = 8192", b"extent_size = -8192", "out of range"),
+    (b"dev_size = 32768", b"dev_size = -1", "dev_size: -1 out of range"),
+    (b"pe_start = 2048", b"", "pe_start: missing"),
+    (b"pe_count = 3", b"pe_count = -1", "pe_count: -1 out of range"),
+    (b"pe_count = 3", b"pe_count = 4294967296", "out of range"),
+    (b"creation_time = 1795485983\t", b"creation_time = 99999999999999999999\t", "64-bit range"),
+    (b"creation_time = 1795485983\t", b"creation_time = 18446744073709551616\t", "64-bit range"),
+    (b"creation_time = 1795485983\t", b"creation_time = 1099511627776\t", "creation_time: 1099511627776 out of range"),
+    (b"creation_time = 1795485983\t", b"creation_time = -1\t", "out of range"),
+    (LV_TIME, b'creation_time = "x"\n', "creation_time: expected int"),
+    (LV_TIME, b'creation_host = "h"\n', "creation_time: missing"),   # creation_host without it
+    (b"segment_count = 2", b"segment_count = 3", "segment_count: 3, but 2 segment(s)"),
+    (b"extent_count = 2", b"extent_count = -2", "extent_count: -2 out of range"),
+    (b"start_extent = 1", b"", "start_extent: missing"),
+    (b'\tstatus = ["RESIZEABLE", "READ", "WRITE"]', b"", "status: missing"),
+    (b'\t\t\tstatus = ["ALLOCATABLE"]', b"", "status: missing"),
+    (b'"1GTYaS-3uGg-uNRl-t4WV-iyje-ct2K-N2t8r9"', b'"bad"', "32-character uuid"),
+    (b'contents = "Text Format Volume Group"', b"", "contents: expected"),
+    (b'contents = "Text Format Volume Group"', b'contents = "x"', "contents: expected"),
+    (b"version = 1\n", b"version = 2\n", "version: expected 1"),
+    (b"version = 1\n", b"version = 1.0\n", "version: expected 1"),
+    (VG, b'"a/b" {', "invalid VG name 'a/b'"),
+    (VG, b"v" * 128 + b" {", "invalid VG name"),
+    (VG, b"v" * 200 + b" {", "invalid VG name"),
+    (VG, b'"x y" {', "invalid VG name"),
+    (VG, b'"\xc3\xa9" {', "invalid VG name"),
+    (VG, b".. {", "invalid VG name"),
+    (VG, b"-vg {", "invalid VG name"),
+    (b"1lv+_.-x {", b'"l/v" {', "invalid LV name"),
+    (b"stripes = [\"pv0\", 1]", b"stripes = [\"pv0\" 1]", "expected ',' or ']'"),
+    (b"stripes = [\"pv0\", 1]", b"stripes = [,]", "expected a value or ']'"),
+    (b'stripes = ["pv0", 1]', b'stripes = ["pv0", 1e0]', "expected a value"),
+    (b'stripes = ["pv0", 1]', b'stripes = ["pv0", \xd9\xa3]', "expected a value"),   # a non-ASCII digit
+]
+
+
+@pytest.mark.parametrize("old,new,why", REFUSED, ids=[w for _, _, w in REFUSED])
+def test_what_lvm_refuses_is_a_parse_error(old, new, why):
+    with pytest.raises(TextError) as e:
+        parse_vg(_edit(old, new), "f")
+    assert why in str(e.value)
+    assert len(str(e.value)) < 300 and "\n" not in str(e.value)
+
+
+ACCEPTED = [
+    (b"seqno = 7", b"seqno = 0"),
+    (b"seqno = 7", b"seqno = 4294967295"),
+    (b"seqno = 7", b"seqno = +7"),
+    (b"creation_time = 1795485983\t", b"creation_time = 4294967295\t"),
+    (b"creation_time = 1795485983\t", b'creation_time = "x"\t'),   # LVM ignores it: 0
+    (b"dev_size = 32768", b"dev_size = 9223372036854775807"),
+    (b"description = \"Created", b"description = \"line\nCreated"),   # a command line with a newline
+    (b'creation_host = "nodeb"', b'creation_host = "n\xffode\x01"'),  # bytes LVM passes through
+    (VG, b"v" * 127 + b" {"),
+    (b'stripes = ["pv0", 1]', b'stripes = ["pv0", 1,]'),
+    (b"1lv+_.-x {", b'"l v:\xc3\xa9" {'),                            # LVM reads any LV name but a path
+]
+
+
+@pytest.mark.parametrize("old,new", ACCEPTED)
+def test_what_lvm_accepts_is_read(old, new):
+    vg = parse_vg(_edit(old, new), "f")
+    assert vg.id == "1GTYaS-3uGg-uNRl-t4WV-iyje-ct2K-N2t8r9"
 
 
 def test_deep_nesting_is_an_error_not_a_crash():
@@ -160,8 +245,11 @@ def test_token_soup_raises_only_text_error(toks):
 
 @settings(max_examples=200, deadline=None)
 @given(st.recursive(
-    st.one_of(st.integers(-2**62, 2**62), st.text(alphabet=st.characters(blacklist_characters="\0\n", blacklist_categories=("Cs",)), max_size=8)),
-    lambda inner: st.dictionaries(st.from_regex(r"[A-Za-z_+.][A-Za-z0-9_+.\-]{0,6}", fullmatch=True), inner, max_size=4),
+    st.one_of(st.integers(-2**62, 2**62),
+              st.text(alphabet=st.characters(blacklist_characters="\0\n", blacklist_categories=("Cs",)),
+                      max_size=8)),
+    lambda inner: st.dictionaries(st.from_regex(r"[A-Za-z_+.][A-Za-z0-9_+.\-]{0,6}", fullmatch=True), inner,
+                                  max_size=4),
     max_leaves=20))
 def test_round_trip_of_generated_trees(tree):
     def dump(d, out):

@@ -5,12 +5,16 @@ Exit codes are a contract with failover scripts: 0 in sync, 1 drift
 as "unsafe", so its errors are turned into 3 here."""
 
 import argparse
+import os
 import sys
-from typing import List, Optional
+import time
+from typing import List, Optional, Tuple
 
 from . import __version__
 from .model import EXIT_UNKNOWN
 from .node.cache import DEFAULT_DIR
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class UsageError(Exception):
@@ -22,6 +26,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+MAX_TIMEOUT = 3600.0   # a larger --timeout is a typo, and overflows the waits
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -29,6 +36,8 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT:.0f} seconds: {text!r}")
     return value
 
 
@@ -63,7 +72,43 @@ def build_parser(with_serve: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def internal_error(exc: BaseException) -> Tuple[str, str]:
+    """(one-line description, where) of an unexpected exception: its type
+    and message, and the package module (and line) it was raised in."""
+    where = "vgdrift"
+    tb = exc.__traceback__
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        if os.path.abspath(path).startswith(_PACKAGE_DIR):
+            rel = os.path.relpath(path, _PACKAGE_DIR)
+            where = f"{os.path.splitext(rel)[0].replace(os.sep, '.')}, line {tb.tb_lineno}"
+        tb = tb.tb_next
+    text = " ".join(str(exc).split())   # one line, whatever the message holds
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__, where
+
+
 def _check(args) -> int:
+    from .report import render_internal_error
+    started = time.time()
+    try:
+        return _check_unguarded(args)
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as e:
+        # Whatever went wrong, the answer is "unknown" (3), never the 1 an
+        # uncaught exception would give ("drift": refresh, then go).
+        what, where = internal_error(e)
+        message = f"internal error: {what} (in {where})"
+        if args.format == "json":
+            sys.stdout.write(render_internal_error(message, where, started))
+            sys.stdout.flush()
+        print(f"vgdrift: {message}", file=sys.stderr)
+        return EXIT_UNKNOWN
+
+
+def _check_unguarded(args) -> int:
     from .report import render_json, render_text
     from .scan import Scanner, ScanOptions
     options = ScanOptions(
@@ -72,17 +117,22 @@ def _check(args) -> int:
         vgs=tuple(args.vg or ()),
         timeout=args.timeout)
     result = Scanner(options, isolation="fork").scan()
+    # Everything is rendered before anything is written, so that a failure
+    # anywhere still leaves one whole document on stdout.
     out = render_json(result) if args.format == "json" else render_text(result)
-    sys.stdout.write(out)
-    sys.stdout.flush()
     code = result.exit_code
+    late = []
     if args.textfile:
         from .serve.collector import TextfileError, write_textfile
         try:
             write_textfile(args.textfile, result)
-        except TextfileError as e:
-            print(f"vgdrift: {e}", file=sys.stderr)
+        except TextfileError as failure:
+            late.append(f"vgdrift: {failure}")
             code = EXIT_UNKNOWN
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    for line in late:
+        print(line, file=sys.stderr)
     for e in result.errors:
         print(f"vgdrift: {e.message}", file=sys.stderr)
     for w in result.warnings:
@@ -99,6 +149,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_UNKNOWN
     except SystemExit as e:   # --help and --version
         return e.code if isinstance(e.code, int) else 0
+    # Names and texts from disks may hold characters the locale cannot
+    # encode: escape them rather than fail on output.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         if args.command == "check":
             return _check(args)
@@ -107,6 +162,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        return EXIT_UNKNOWN
+    except Exception as e:   # serve's start-up; its scan loop catches its own
+        what, where = internal_error(e)
+        print(f"vgdrift: internal error: {what} (in {where})", file=sys.stderr)
         return EXIT_UNKNOWN
 
 

@@ -2,63 +2,110 @@
 CLI renders and the exporter turns into metrics.  No I/O here."""
 
 from dataclasses import dataclass
+from enum import Enum, IntEnum
 from typing import Optional, Tuple
 
-# VG states, in the order the text report and the metrics list them.
-IN_SYNC = "in_sync"
-DRIFT = "drift"
-CACHE_AHEAD = "cache_ahead"
-CONFLICT = "conflict"
-UUID_MISMATCH = "uuid_mismatch"
-PARTIAL = "partial"
-MISSING = "missing"
-INCONSISTENT = "inconsistent"
-UNREADABLE = "unreadable"
 
-VG_STATES = (IN_SYNC, DRIFT, CACHE_AHEAD, CONFLICT, UUID_MISMATCH, PARTIAL,
-             MISSING, INCONSISTENT, UNREADABLE)
+class VGState(str, Enum):
+    """A VG's one state, in the order the text report and the metrics list
+    them.  Everything that lists states (text, actions, alert rules,
+    runbook, dashboard) is derived from this or checked against it."""
+    IN_SYNC = "in_sync"
+    DRIFT = "drift"
+    CACHE_AHEAD = "cache_ahead"
+    CONFLICT = "conflict"
+    UUID_MISMATCH = "uuid_mismatch"
+    PARTIAL = "partial"
+    MISSING = "missing"
+    INCONSISTENT = "inconsistent"
+    UNREADABLE = "unreadable"
+    UNKNOWN = "unknown"          # this node cannot tell (its cached copy cannot be read)
 
-EXIT_OK = 0
-EXIT_DRIFT = 1
-EXIT_UNSAFE = 2
-EXIT_UNKNOWN = 3
+    def __str__(self) -> str:
+        return self.value
+
+
+class PVState(str, Enum):
+    OK = "ok"
+    MISSING = "missing"
+    DUPLICATE = "duplicate"
+    OUTDATED = "outdated"        # holds an older copy of the VG and is no longer in it
+    UNREADABLE = "unreadable"
+    CORRUPT = "corrupt"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ErrorReason(str, Enum):
+    """Reasons carried by errors and by unreadable/corrupt PVs; also the
+    label values of vgdrift_scan_errors_total."""
+    TIMEOUT = "timeout"
+    IO = "io_error"
+    PERMISSION = "permission"
+    CORRUPT = "corrupt"
+    CACHE = "cache"
+    INTERNAL = "internal"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class VGReason(str, Enum):
+    """Why a VG is in its state (VGReport.reason); error reasons are used
+    as VG reasons too, for unreadable and inconsistent VGs."""
+    SEQNO = "seqno"
+    CONTENT = "content"
+    VG_ID = "vg_id"
+    NO_METADATA = "no_metadata"
+    NOT_FOUND = "not_found"
+    REMOVED = "removed"
+    PV_MISSING = "pv_missing"
+    COPIES_DISAGREE = "copies_disagree"
+    DIVERGENT_DUPLICATE = "divergent_duplicate"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Exit(IntEnum):
+    OK = 0
+    DRIFT = 1       # refresh, then go
+    UNSAFE = 2
+    UNKNOWN = 3
+
 
 STATE_EXIT = {
-    IN_SYNC: EXIT_OK,
-    DRIFT: EXIT_DRIFT,
-    CACHE_AHEAD: EXIT_UNSAFE,
-    CONFLICT: EXIT_UNSAFE,
-    UUID_MISMATCH: EXIT_UNSAFE,
-    PARTIAL: EXIT_UNSAFE,
-    MISSING: EXIT_UNSAFE,
-    INCONSISTENT: EXIT_UNSAFE,
-    UNREADABLE: EXIT_UNSAFE,
+    VGState.IN_SYNC: Exit.OK,
+    VGState.DRIFT: Exit.DRIFT,
+    VGState.CACHE_AHEAD: Exit.UNSAFE,
+    VGState.CONFLICT: Exit.UNSAFE,
+    VGState.UUID_MISMATCH: Exit.UNSAFE,
+    VGState.PARTIAL: Exit.UNSAFE,
+    VGState.MISSING: Exit.UNSAFE,
+    VGState.INCONSISTENT: Exit.UNSAFE,
+    VGState.UNREADABLE: Exit.UNSAFE,
+    VGState.UNKNOWN: Exit.UNKNOWN,
 }
+assert set(STATE_EXIT) == set(VGState), "every VG state needs its exit code"
 
 # States in which cache and disk disagree about the VG (vgdrift_vg_drift).
-DRIFT_STATES = frozenset((DRIFT, CACHE_AHEAD, CONFLICT, UUID_MISMATCH))
+DRIFT_STATES = frozenset((VGState.DRIFT, VGState.CACHE_AHEAD, VGState.CONFLICT, VGState.UUID_MISMATCH))
 
 # A PV view's status when its device was found and read (views -> compare).
 FOUND = "found"
 
-# PV states.
-PV_OK = "ok"
-PV_MISSING = "missing"
-PV_DUPLICATE = "duplicate"
-PV_UNREADABLE = "unreadable"
-PV_CORRUPT = "corrupt"
-PV_STATES = (PV_OK, PV_MISSING, PV_DUPLICATE, PV_UNREADABLE, PV_CORRUPT)
-
-# Reasons carried by errors and by unreadable/corrupt PVs; also the label
-# values of vgdrift_scan_errors_total.
-REASON_TIMEOUT = "timeout"
-REASON_IO = "io_error"
-REASON_PERMISSION = "permission"
-REASON_CORRUPT = "corrupt"
-REASON_CACHE = "cache"
-REASON_INTERNAL = "internal"
-ERROR_REASONS = (REASON_TIMEOUT, REASON_IO, REASON_PERMISSION, REASON_CORRUPT,
-                 REASON_CACHE, REASON_INTERNAL)
+# Short names used throughout the package.
+VG_STATES = tuple(VGState)
+PV_STATES = tuple(PVState)
+ERROR_REASONS = tuple(ErrorReason)
+VG_REASONS = tuple(VGReason)
+(IN_SYNC, DRIFT, CACHE_AHEAD, CONFLICT, UUID_MISMATCH, PARTIAL, MISSING, INCONSISTENT, UNREADABLE,
+ UNKNOWN) = VG_STATES
+PV_OK, PV_MISSING, PV_DUPLICATE, PV_OUTDATED, PV_UNREADABLE, PV_CORRUPT = PV_STATES
+(REASON_TIMEOUT, REASON_IO, REASON_PERMISSION, REASON_CORRUPT, REASON_CACHE,
+ REASON_INTERNAL) = ERROR_REASONS
+EXIT_OK, EXIT_DRIFT, EXIT_UNSAFE, EXIT_UNKNOWN = tuple(Exit)
 
 
 @dataclass(frozen=True)

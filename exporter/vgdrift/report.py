@@ -1,6 +1,7 @@
 """Rendering a CheckResult: the human table and the stable JSON document."""
 
 import json
+import os
 import time
 from typing import List, Optional
 
@@ -18,6 +19,7 @@ _EXPLAIN = {
     m.MISSING: "no PV of the VG holds it any more, or none is visible",
     m.INCONSISTENT: "the VG's on-disk copies disagree or one is corrupt",
     m.UNREADABLE: "the metadata could not be read",
+    m.UNKNOWN: "this node's cached copy could not be read: its state cannot be told",
 }
 
 
@@ -68,11 +70,31 @@ def render_json(result: m.CheckResult) -> str:
     return json.dumps(to_json(result), indent=2, sort_keys=False) + "\n"
 
 
+def render_internal_error(message: str, where: str, started: float) -> str:
+    """The JSON document of a check that failed unexpectedly: the same keys
+    as any other, no VGs, exit code 3 and one `internal` error.  Built from
+    plain values, so that it does not depend on what just failed."""
+    doc = {
+        "version": JSON_VERSION,
+        "host": os.uname().nodename,
+        "duration_seconds": round(max(0.0, time.time() - started), 6),
+        "exit_code": int(m.EXIT_UNKNOWN),
+        "vgs": [],
+        "errors": [{"reason": str(m.REASON_INTERNAL), "where": where, "vg": None, "message": message}],
+        "warnings": [],
+        "reads": 0,
+        "read_bytes": 0,
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
 def _pv_count(vg: m.VGReport) -> str:
     counts = vg.pv_counts()
-    expected = len(vg.pvs) - counts[m.PV_DUPLICATE]
+    # Outdated PVs are no longer in the VG: shown, not expected.
+    expected = len(vg.pvs) - counts[m.PV_DUPLICATE] - counts[m.PV_OUTDATED]
     text = f"{counts[m.PV_OK]}/{expected}"
-    return text + (f" (+{counts[m.PV_DUPLICATE]} dup)" if counts[m.PV_DUPLICATE] else "")
+    text += f" (+{counts[m.PV_DUPLICATE]} dup)" if counts[m.PV_DUPLICATE] else ""
+    return text + (f" (+{counts[m.PV_OUTDATED]} outdated)" if counts[m.PV_OUTDATED] else "")
 
 
 def render_text(result: m.CheckResult) -> str:
@@ -101,7 +123,12 @@ def render_text(result: m.CheckResult) -> str:
             lines.append(f"  changed: {ch.message}")
         for pv in vg.pvs:
             if pv.state != m.PV_OK:
-                lines.append(f"  pv {pv.uuid}: {pv.state}" + (f": {pv.error}" if pv.error else ""))
+                # Which device, holding which seqno: duplicates of one PV
+                # uuid may hold different copies.
+                where = ", ".join(([pv.device] if pv.device else [])
+                                  + ([f"seqno {pv.seqno}"] if pv.seqno is not None else []))
+                lines.append(f"  pv {pv.uuid}" + (f" ({where})" if where else "") + f": {pv.state}"
+                             + (f": {pv.error}" if pv.error else ""))
         for a in vg.actions:
             lines.append(f"  run:     {a.command}    # {a.reason}" if a.command else f"  note:    {a.reason}")
     return "\n".join(lines) + "\n"

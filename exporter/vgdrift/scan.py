@@ -4,6 +4,7 @@ Shared by `vgdrift check` (fork, one shot) and `vgdrift serve` (spawn, a
 Scanner kept across scans that remembers devices whose reads never came
 back, so that a hung path gets at most one outstanding read)."""
 
+import glob
 import os
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from . import model as m
 from .disk import locate, worker
 from .disk.diskscan import Plan, WantedVG
 from .node.cache import DEFAULT_DIR, CachedVG, read_cache
+from .verdict.actions import unknown_actions
 from .verdict.compare import compare
 from .verdict.views import PVView, build_views
 
@@ -40,7 +42,7 @@ def _durations(chosen: List[CachedVG], views: Dict[str, PVView], out: worker.Out
             at_vg[t.vg.id] = max(at_vg.get(t.vg.id, 0.0), t.elapsed)
     result = {}
     for c in chosen:
-        stamps = [at_path.get(views[pv.id].device, 0.0) for pv in c.vg.pvs if pv.id in views]
+        stamps = [at_path.get(views[pv.id].device or "", 0.0) for pv in c.vg.pvs if pv.id in views]
         result[c.vg.id] = max(stamps + [at_vg.get(c.vg.id, 0.0)])
     return result
 
@@ -55,6 +57,118 @@ def _pv_errors(report: m.VGReport, views: Dict[str, PVView]) -> List[m.ErrorItem
                 view.reason if view is not None and view.reason else m.REASON_IO)
             out.append(m.ErrorItem(reason, pv.device or pv.hint or pv.uuid, pv.error, vg=report.name))
     return out
+
+
+def _outdated_warnings(report: m.VGReport) -> List[m.ErrorItem]:
+    """One warning per outdated PV: LVM works around it, but it stays until
+    `vgck --updatemetadata` on the node that owns the VG wipes it."""
+    return [m.ErrorItem(m.PV_OUTDATED, pv.device or pv.uuid,
+                        f"VG {report.name}: PV {pv.uuid} on {pv.device} {pv.error}; clean it up with "
+                        f"vgck --updatemetadata on the node that owns the VG", vg=report.name)
+            for pv in report.pvs if pv.state == m.PV_OUTDATED]
+
+
+def _internal_errors(out: worker.Outcome, known: List[m.ErrorItem]) -> List[m.ErrorItem]:
+    """Reads that failed with an unexpected error, whichever PV they were
+    for (a device whose label was never read belongs to no PV view): each
+    makes the whole answer unknown."""
+    seen = {e.message for e in known}
+    failed = [(h.path, h.error) for h in out.heads.values() if h.reason == m.REASON_INTERNAL]
+    failed += [(t.path, t.error) for t in list(out.texts.values()) + list(out.text_failures.values())
+               if t.reason == m.REASON_INTERNAL]
+    items = []
+    for path, error in failed:
+        message = error or f"{path}: internal error"
+        if message not in seen:
+            seen.add(message)
+            items.append(m.ErrorItem(m.REASON_INTERNAL, path, message))
+    return items
+
+
+# --- unreadable cache files and device directories (issue 9) ---------------
+
+def _unknown_vgs(options: ScanOptions, chosen: List[CachedVG],
+                 errors: List[m.ErrorItem]) -> List[m.VGReport]:
+    """A VG whose cache file is there but cannot be read or parsed is
+    reported, in state unknown, rather than left out: a VG that vanishes
+    from the report (and from the exporter's metrics) resolves its alerts.
+    The file is named after its VG (LVM's convention for backup files).
+    Its errors get the VG's name; a directory that cannot be listed names
+    no VG (the exporter keeps the VGs it knew, serve/scanstats.py)."""
+    names = {c.vg.name for c in chosen}
+    reports: List[m.VGReport] = []
+    for i, e in enumerate(list(errors)):
+        if e.reason not in (m.REASON_CACHE, m.REASON_PERMISSION) or e.vg is not None \
+                or e.where in options.cache_dirs or os.path.dirname(e.where) not in options.cache_dirs:
+            continue
+        name = os.path.basename(e.where)
+        if name in names or (options.vgs and name not in options.vgs) or name in options.exclude_vgs:
+            continue
+        names.add(name)
+        errors[i] = m.ErrorItem(e.reason, e.where, e.message, vg=name)
+        reports.append(m.VGReport(name=name, uuid="", state=m.UNKNOWN,
+                                  cache=m.CacheInfo(e.where, 0, 0, "", ""), disk=None, pvs=(),
+                                  actions=unknown_actions(e.where), reason=e.reason))
+    if reports:
+        # --vg NAME with NAME's file unreadable: it is in the cache, just not readable.
+        listed = ", ".join(options.cache_dirs)
+        errors[:] = [e for e in errors if not (e.where == listed and e.vg in names
+                                               and "is not in the cache" in e.message)]
+    return reports
+
+
+def _listable(path: str, errors: List[m.ErrorItem], listing: bool) -> None:
+    try:
+        if listing:
+            os.listdir(path)
+        else:
+            os.stat(path)
+    except PermissionError as e:
+        what = "list" if listing else "look up"
+        errors.append(m.ErrorItem(m.REASON_PERMISSION, path,
+                                  f"{path}: cannot {what} devices: {e.strerror or e}"))
+    except OSError:
+        pass                # absent: "no device matches" says it (a warning)
+
+
+def device_access_errors(globs: Tuple[str, ...], limit: int = 64) -> List[m.ErrorItem]:
+    """Permission errors on the directories --devices globs walk (or on
+    /sys/class/block and /dev without globs).  glob() returns nothing for a
+    directory it may not list, so without this a device directory the
+    exporter cannot read looked like PVs gone missing: a confident, wrong
+    answer.  Bounded: at most `limit` directories are looked at."""
+    errors: List[m.ErrorItem] = []
+    if not globs:
+        _listable(locate.SYS_BLOCK, errors, listing=True)
+        _listable("/dev", errors, listing=True)
+        return errors
+    looked = 0
+    for pattern in globs:
+        parts = pattern.split(os.sep)
+        current = [os.sep if pattern.startswith(os.sep) else os.curdir]
+        for depth, part in enumerate(parts[1:] if pattern.startswith(os.sep) else parts):
+            last = depth == len(parts) - (2 if pattern.startswith(os.sep) else 1)
+            if not part:
+                continue
+            following = []
+            for d in current:
+                if looked >= limit:
+                    return errors
+                looked += 1
+                if glob.has_magic(part):
+                    before = len(errors)
+                    _listable(d, errors, listing=True)
+                    if len(errors) == before and not last:
+                        following += [p for p in glob.glob(os.path.join(glob.escape(d), part))
+                                      if os.path.isdir(p)]
+                else:
+                    path = os.path.join(d, part)
+                    before = len(errors)
+                    _listable(path, errors, listing=False)
+                    if len(errors) == before and not last and os.path.isdir(path):
+                        following.append(path)
+            current = following
+    return errors
 
 
 class Scanner:
@@ -73,8 +187,20 @@ class Scanner:
                 del self.abandoned[pid]
         return frozenset(i for _, idents in self.abandoned.values() for i in idents)
 
-    def select(self, cached: List[CachedVG], errors: List[m.ErrorItem]) -> List[CachedVG]:
+    def select(self, cached: List[CachedVG], errors: List[m.ErrorItem],
+               warnings: List[m.ErrorItem]) -> List[CachedVG]:
+        """The cached VGs to check.  With --vg, a cache file that cannot be
+        read and is not named after a chosen VG is a warning: it must not
+        block the failover of a healthy VG.  (A directory that cannot be
+        listed, or a file named after the VG, still makes the answer
+        unknown.)"""
         o = self.options
+        if o.vgs:
+            for e in list(errors):
+                if (e.reason in (m.REASON_CACHE, m.REASON_PERMISSION) and e.where not in o.cache_dirs
+                        and os.path.basename(e.where) not in o.vgs):
+                    errors.remove(e)
+                    warnings.append(e)
         chosen = [c for c in cached if not o.vgs or c.vg.name in o.vgs]
         for name in o.vgs:
             if not any(c.vg.name == name for c in cached):
@@ -105,15 +231,18 @@ class Scanner:
         o = self.options
         started, t0 = time.time(), time.monotonic()
         cached, errors, warnings = read_cache(o.cache_dirs, self.parsed)
-        chosen = self.select(cached, errors)
+        chosen = self.select(cached, errors, warnings)
         reports: List[m.VGReport] = []
         stats: dict = {}
+        unknown_vgs = _unknown_vgs(o, chosen, errors)
+        if chosen or unknown_vgs:
+            errors += device_access_errors(tuple(o.device_globs))
         if chosen:
             out, siblings = self._read_disks(chosen)
             stats = out.stats or {}
             if out.error:
                 errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
-            if o.device_globs and not locate.expand_globs(o.device_globs):
+            if o.device_globs and out.candidates == ():
                 warnings.append(m.ErrorItem(m.REASON_CACHE, ", ".join(o.device_globs),
                                             f"no device matches --devices {' '.join(o.device_globs)}"))
             hints = {pv.id: pv.device or None for c in chosen for pv in c.vg.pvs}
@@ -124,6 +253,9 @@ class Scanner:
                 report = compare(c.vg, info, views, durations[c.vg.id])
                 reports.append(report)
                 errors += _pv_errors(report, views)
+                warnings += _outdated_warnings(report)
+            errors += _internal_errors(out, errors)
+        reports += unknown_vgs
         # Unknown: the cache could not be read, the worker failed, or a
         # device could not even be opened for lack of permission.
         unknown = any(e.reason in (m.REASON_CACHE, m.REASON_INTERNAL, m.REASON_PERMISSION) for e in errors)

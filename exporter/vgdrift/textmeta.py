@@ -26,15 +26,30 @@ class TextError(Exception):
 # One alternation scans the whole text; blanks and comments match no named
 # group.  `w` covers names and numbers alike, because LVM names may start
 # with digits and contain + _ . -
+# A string may span lines, as LVM's reader allows (a description quotes the
+# command line, which may hold a newline).  ASCII classes only: LVM's reader
+# works on bytes with C's isspace/isdigit.
 _TOKEN = re.compile(r"""
     [ \t\r\n\f\v]+ | \#[^\n]*
-  | (?P<s>"(?:[^"\\\n]|\\.)*")
+  | (?P<s>"(?:[^"\\]|\\.)*")
   | (?P<p>[{}\[\]=,])
   | (?P<w>[^\s{}\[\]=,"\#]+)
   | (?P<bad>.)
-""", re.VERBOSE | re.DOTALL)
-_INT = re.compile(r"[+-]?\d+\Z")
-_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?\Z")
+""", re.VERBOSE | re.DOTALL | re.ASCII)
+# LVM's numbers: digits with an optional sign, floats with a '.' and no
+# exponent ("1e5" is a parse error to LVM).
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)\Z")
+# LVM reads integers with strtoll and refuses what overflows 64 bits.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+_MAX_SHOWN = 60   # characters of a bad value quoted in an error message
+
+
+def _show(value) -> str:
+    """A value for an error message: repr, cut short (a bad value may be
+    megabytes long)."""
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
 _UNESCAPE = re.compile(r"\\(.)")
 _EOF = ("eof", "", -1)
 
@@ -66,15 +81,23 @@ def _scalar(toks: _Tokens, kind: str, value: str, pos: int):
         return _UNESCAPE.sub(r"\1", value[1:-1]) if "\\" in value else value[1:-1]
     if _INT.match(value):
         digits = value.lstrip("+-")
+        # 2**63 has 19 decimal (22 octal) digits: longer is out of range,
+        # and is never handed to int() (which refuses > 4300 digits).
+        if len(digits.lstrip("0")) > 22:
+            raise toks.error(pos, f"number out of 64-bit range: {_show(value)}")
         if len(digits) > 1 and digits[0] == "0":
             try:
-                return int(value, 8)     # LVM reads a leading 0 as octal
+                number = int(value, 8)     # LVM reads a leading 0 as octal
             except ValueError:
-                raise toks.error(pos, f"bad octal number {value!r}") from None
-        return int(value)
+                raise toks.error(pos, f"bad octal number {_show(value)}") from None
+        else:
+            number = int(value)
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise toks.error(pos, f"number out of 64-bit range: {_show(value)}")
+        return number
     if _FLOAT.match(value):
         return float(value)
-    raise toks.error(pos, f"expected a value, got {value!r}")
+    raise toks.error(pos, f"expected a value, got {_show(value)}")
 
 
 def parse(data, source: str = "<text>") -> dict:
@@ -103,7 +126,11 @@ def parse(data, source: str = "<text>") -> dict:
             continue
         if kind not in ("w", "s"):
             raise toks.error(pos, f"expected a name, got {value!r}")
-        key = value[1:-1] if kind == "s" else value
+        key = _scalar(toks, kind, value, pos) if kind == "s" else value
+        if key in stack[-1]:
+            # LVM would read the first and ignore the rest; LVM never writes
+            # a key twice, so this is damage, not a version to pick from.
+            raise toks.error(pos, f"duplicate key {_show(key)}")
         kind2, value2, pos2 = toks.next()
         if kind2 == "p" and value2 == "{":
             if len(stack) > MAX_DEPTH:
@@ -114,7 +141,7 @@ def parse(data, source: str = "<text>") -> dict:
         elif kind2 == "p" and value2 == "=":
             stack[-1][key] = _value(toks)
         else:
-            raise toks.error(pos2, f"expected '=' or '{{' after {key!r}, got {value2 or 'end of text'!r}")
+            raise toks.error(pos2, f"expected '=' or '{{' after {_show(key)}, got {_show(value2 or 'end of text')}")
     if len(stack) != 1:
         raise toks.error(-1, "unterminated section: missing '}'")
     return root
@@ -125,18 +152,22 @@ def _value(toks: _Tokens):
     if kind in ("w", "s"):
         return _scalar(toks, kind, value, pos)
     if kind == "p" and value == "[":
-        items = []
+        # As LVM: values separated by commas, a trailing comma allowed.
+        items: list = []
         while True:
             kind, value, pos = toks.next()
             if kind == "p" and value == "]":
                 return items
-            if kind == "p" and value == "," and items:
-                continue
             if kind in ("w", "s"):
                 items.append(_scalar(toks, kind, value, pos))
-                continue
-            raise toks.error(pos, f"expected a value or ']' in array, got {value or 'end of text'!r}")
-    raise toks.error(pos, f"expected a value, got {value or 'end of text'!r}")
+                kind, value, pos = toks.next()
+                if kind == "p" and value == "]":
+                    return items
+                if kind == "p" and value == ",":
+                    continue
+                raise toks.error(pos, f"expected ',' or ']' in array, got {_show(value or 'end of text')}")
+            raise toks.error(pos, f"expected a value or ']' in array, got {_show(value or 'end of text')}")
+    raise toks.error(pos, f"expected a value, got {_show(value or 'end of text')}")
 
 
 # --- the VG view -------------------------------------------------------
@@ -160,6 +191,7 @@ class LVMeta:
     extents: int               # sum of the segments' extent counts
     segments: int
     tags: Tuple[str, ...] = ()
+    flags: Tuple[str, ...] = ()   # WRITE_LOCKED lives here (see write_access)
 
 
 @dataclass(frozen=True)
@@ -178,7 +210,7 @@ class VGMeta:
     extent_size: int           # in 512-byte sectors
     pvs: Tuple[PVMeta, ...]
     lvs: Tuple[LVMeta, ...]
-    digest: str                # of the VG section without device hints
+    digest: str                # of content(): cache vs disk, not disk vs disk
 
     def pv(self, pv_id: str) -> Optional[PVMeta]:
         for pv in self.pvs:
@@ -187,20 +219,78 @@ class VGMeta:
         return None
 
 
-def _get(section: dict, key: str, kind, path: str, source: str, default=None):
+# The C types LVM reads fields into.  LVM truncates a number that does not
+# fit its field (seqno = -1 becomes 4294967295); that is damage, not a
+# value to compare, so it is a parse error here.
+U32 = (0, (1 << 32) - 1)
+U64 = (0, INT64_MAX)      # the tokenizer already refuses more
+# LVM's rules for a VG name (validate_name): 1-127 of these characters, not
+# starting with '-', not "." or "..".  The name comes from the text's
+# section key, which may have been quoted: "a/b" or "x y" is not a VG.
+NAME_MAX = 127
+_VG_NAME = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.\-]{0,126}\Z", re.ASCII)
+CONTENTS = "Text Format Volume Group"
+
+
+def _get(section: dict, key: str, kind, path: str, source: str, default=None, bounds=None):
     value = section.get(key, default)
     if value is None:
-        raise TextError(source, None, f"{path}/{key}: missing")
+        raise TextError(source, None, f"{path}/{key}: missing" if path else f"{key}: missing")
+    where = f"{path}/{key}" if path else key
     if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise TextError(source, None, f"{path}/{key}: expected {kind.__name__}, got {value!r}")
+        raise TextError(source, None, f"{where}: expected {kind.__name__}, got {_show(value)}")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise TextError(source, None, f"{where}: {value} out of range {bounds[0]}..{bounds[1]}")
     return value
 
 
-def _strings(section: dict, key: str, path: str, source: str) -> Tuple[str, ...]:
+def _strings(section: dict, key: str, path: str, source: str, required: bool = False) -> Tuple[str, ...]:
+    if required and key not in section:
+        raise TextError(source, None, f"{path}/{key}: missing")
     value = section.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise TextError(source, None, f"{path}/{key}: expected a list of strings, got {value!r}")
+        raise TextError(source, None, f"{path}/{key}: expected a list of strings, got {_show(value)}")
     return tuple(value)
+
+
+def _uuid(section: dict, path: str, source: str) -> str:
+    """An id as LVM reads it: 32 characters once the dashes are dropped."""
+    value = _get(section, "id", str, path, source)
+    if len(value.replace("-", "")) != 32:
+        raise TextError(source, None, f"{path}/id: expected a 32-character uuid, got {_show(value)}")
+    return value
+
+
+def _check_header(tree: dict, source: str) -> int:
+    """The top-level keys LVM insists on; returns creation_time (0 when
+    absent or not a number: LVM ignores it then too)."""
+    if tree.get("contents") != CONTENTS:
+        got = _show(tree["contents"]) if "contents" in tree else "nothing"
+        raise TextError(source, None, f"contents: expected {CONTENTS!r}, got {got}")
+    if type(tree.get("version")) is not int or tree["version"] != 1:
+        got = _show(tree["version"]) if "version" in tree else "nothing"
+        raise TextError(source, None, f"version: expected 1, got {got}")
+    ts = tree.get("creation_time", 0)
+    if not isinstance(ts, int):
+        return 0
+    # LVM reads it as 32 bits; any other value is damage, and a timestamp
+    # that no calendar function accepts must not reach the report.
+    return _get(tree, "creation_time", int, "", source, bounds=U32)
+
+
+def _check_vg_name(name: str, source: str) -> None:
+    if not _VG_NAME.match(name) or name in (".", ".."):
+        raise TextError(source, None, f"invalid VG name {_show(name)}: LVM accepts 1-{NAME_MAX} of "
+                                      f"A-Z a-z 0-9 + _ . -, not starting with '-', not . or ..")
+
+
+def _check_lv(lv: dict, path: str, source: str, segments: int) -> None:
+    """What LVM checks of an LV beyond the fields the view keeps."""
+    _get(lv, "segment_count", int, path, source, bounds=U32)
+    if lv["segment_count"] != segments:
+        raise TextError(source, None, f"{path}/segment_count: {lv['segment_count']}, but {segments} segment(s)")
+    if "creation_time" in lv or "creation_host" in lv:
+        _get(lv, "creation_time", int, path, source, bounds=U64)
 
 
 def _freeze(value):
@@ -211,18 +301,66 @@ def _freeze(value):
     return value
 
 
-def _digest(vg: dict) -> str:
-    """A digest of the VG section, for comparing content: device hints are
-    node-local names and differ between nodes for the same metadata, so they
-    go.  A digest rather than the structure, because on-disk copies travel
-    from the worker process to the parent."""
+WRITE_LOCKED = "WRITE_LOCKED"
+MISSING_FLAG = "MISSING"
+
+
+def write_access(status, flags) -> Tuple[tuple, tuple]:
+    """(status, flags) as LVM means them.  In VGs with a system ID or a
+    lock type, LVM writes WRITE_LOCKED (in `flags` as 2.03.16 does; taken
+    from `status` too) instead of WRITE in the VG's and each writable LV's
+    status, so that older LVM treats them read-only; it means WRITE.
+    A read-only LV (lvchange -pr) has neither."""
+    status, flags = tuple(status), tuple(flags)
+    if WRITE_LOCKED not in status and WRITE_LOCKED not in flags:
+        return status, flags
+    st = [s for s in status if s != WRITE_LOCKED]
+    if "WRITE" not in st:
+        st.insert(st.index("READ") + 1 if "READ" in st else 0, "WRITE")
+    return tuple(st), tuple(f for f in flags if f != WRITE_LOCKED)
+
+
+def _written_access(section: dict) -> dict:
+    status, flags = section.get("status"), section.get("flags", [])
+    if not isinstance(status, list) or not isinstance(flags, list):
+        return section
+    st, fl = write_access(status, flags)
+    return dict(section, status=list(st), flags=list(fl))
+
+
+def content(vg: dict) -> dict:
+    """The VG section as a comparison between this node's cache and a disk
+    copy of the same seqno must see it: what another writer's commit can
+    change, not how this node wrote it down.
+    - PV device hints are node-local names ("[unknown]" for a PV this node
+      did not see) and differ between nodes for the same metadata.
+    - A per-PV MISSING flag in a backup written by `vgcfgbackup -f` while
+      this node did not see that PV is this node's view, not a commit.
+    - WRITE_LOCKED means WRITE (write_access)."""
+    vg = _written_access(vg)
     pvs = vg.get("physical_volumes")
     if isinstance(pvs, dict):
-        vg = dict(vg)
-        vg["physical_volumes"] = {
-            k: {kk: vv for kk, vv in v.items() if kk != "device"} if isinstance(v, dict) else v
-            for k, v in pvs.items()}
-    return hashlib.blake2b(repr(_freeze(vg)).encode(), digest_size=16).hexdigest()
+        out = {}
+        for k, v in pvs.items():
+            if isinstance(v, dict):
+                v = {kk: vv for kk, vv in v.items() if kk != "device"}
+                if isinstance(v.get("flags"), list):
+                    v["flags"] = [f for f in v["flags"] if f != MISSING_FLAG]
+            out[k] = v
+        vg = dict(vg, physical_volumes=out)
+    lvs = vg.get("logical_volumes")
+    if isinstance(lvs, dict):
+        vg = dict(vg, logical_volumes={k: _written_access(v) if isinstance(v, dict) else v
+                                       for k, v in lvs.items()})
+    return vg
+
+
+def _digest(vg: dict) -> str:
+    """A digest of content(vg), for comparing this node's cache with a disk
+    copy (copies on disk are compared by their header checksum instead).
+    A digest rather than the structure, because on-disk copies travel from
+    the worker process to the parent."""
+    return hashlib.blake2b(repr(_freeze(content(vg))).encode(), digest_size=16).hexdigest()
 
 
 def vg_from_tree(tree: dict, source: str) -> VGMeta:
@@ -232,7 +370,10 @@ def vg_from_tree(tree: dict, source: str) -> VGMeta:
         raise TextError(source, None, f"expected exactly one VG section, found {len(sections)}")
     name = sections[0]
     vg = tree[name]
-    ts = tree.get("creation_time", 0)
+    ts = _check_header(tree, source)
+    _check_vg_name(name, source)
+    for key in ("max_lv", "max_pv"):
+        _get(vg, key, int, name, source, bounds=U32)
     pvs = []
     pv_section = vg.get("physical_volumes", {})
     if not isinstance(pv_section, dict):
@@ -243,12 +384,12 @@ def vg_from_tree(tree: dict, source: str) -> VGMeta:
             raise TextError(source, None, f"{path}: expected a section")
         pvs.append(PVMeta(
             key=key,
-            id=_get(pv, "id", str, path, source),
+            id=_uuid(pv, path, source),
             device=pv.get("device", "") if isinstance(pv.get("device", ""), str) else "",
-            status=_strings(pv, "status", path, source),
-            dev_size=_get(pv, "dev_size", int, path, source, 0),
-            pe_start=_get(pv, "pe_start", int, path, source, 0),
-            pe_count=_get(pv, "pe_count", int, path, source, 0)))
+            status=_strings(pv, "status", path, source, required=True),
+            dev_size=_get(pv, "dev_size", int, path, source, 0, bounds=U64),
+            pe_start=_get(pv, "pe_start", int, path, source, bounds=U64),
+            pe_count=_get(pv, "pe_count", int, path, source, bounds=U32)))
     lvs = []
     lv_section = vg.get("logical_volumes", {})
     if not isinstance(lv_section, dict):
@@ -257,27 +398,31 @@ def vg_from_tree(tree: dict, source: str) -> VGMeta:
         path = f"{name}/logical_volumes/{lv_name}"
         if not isinstance(lv, dict):
             raise TextError(source, None, f"{path}: expected a section")
+        if not lv_name or "/" in lv_name:   # LVM looks LVs up by path: a '/' is unreachable
+            raise TextError(source, None, f"{path}: invalid LV name {_show(lv_name)}")
         segs = [s for k, s in lv.items() if k.startswith("segment") and isinstance(s, dict)]
+        _check_lv(lv, path, source, len(segs))
         extents = 0
-        for seg in segs:
-            count = seg.get("extent_count", 0)
-            extents += count if isinstance(count, int) else 0
-        lvs.append(LVMeta(lv_name, _get(lv, "id", str, path, source),
-                          _strings(lv, "status", path, source), extents, len(segs),
-                          _strings(lv, "tags", path, source)))
+        for k, seg in lv.items():
+            if k.startswith("segment") and isinstance(seg, dict):
+                _get(seg, "start_extent", int, f"{path}/{k}", source, bounds=U32)
+                extents += _get(seg, "extent_count", int, f"{path}/{k}", source, bounds=U32)
+        lvs.append(LVMeta(lv_name, _uuid(lv, path, source),
+                          _strings(lv, "status", path, source, required=True), extents, len(segs),
+                          _strings(lv, "tags", path, source), _strings(lv, "flags", path, source)))
     return VGMeta(
         name=name,
-        id=_get(vg, "id", str, name, source),
-        seqno=_get(vg, "seqno", int, name, source),
-        creation_time=ts if isinstance(ts, int) else 0,
+        id=_uuid(vg, name, source),
+        seqno=_get(vg, "seqno", int, name, source, bounds=U32),
+        creation_time=ts,
         creation_host=str(tree.get("creation_host", "")),
         description=str(tree.get("description", "")),
-        status=_strings(vg, "status", name, source),
+        status=_strings(vg, "status", name, source, required=True),
         flags=_strings(vg, "flags", name, source),
         tags=_strings(vg, "tags", name, source),
         system_id=str(vg.get("system_id", "")),
         lock_type=str(vg.get("lock_type", "")),
-        extent_size=_get(vg, "extent_size", int, name, source, 0),
+        extent_size=_get(vg, "extent_size", int, name, source, bounds=U32),
         pvs=tuple(pvs),
         lvs=tuple(lvs),
         digest=_digest(vg))

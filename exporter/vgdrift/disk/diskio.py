@@ -35,7 +35,10 @@ class DeviceError(Exception):
         return "io_error"
 
     def __str__(self):
-        return f"{self.device}: {self.what} at offset {self.offset}: {os.strerror(self.errno)}"
+        text = f"{self.device}: {self.what} at offset {self.offset}: {os.strerror(self.errno)}"
+        if self.reason == "permission":
+            text += " (reading devices needs root, or the capability CAP_DAC_READ_SEARCH)"
+        return text
 
 
 def identity(path: str) -> Tuple[int, ...]:
@@ -71,7 +74,7 @@ class Device:
             self.size = os.lseek(self.fd, 0, os.SEEK_END)
         except OSError as e:
             self.close()
-            raise DeviceError(path, 0, e.errno, "size") from None
+            raise DeviceError(path, 0, e.errno or errno.EIO, "size") from None
 
     def _open(self, extra: int) -> int:
         try:
@@ -80,7 +83,7 @@ class Device:
             if extra and e.errno == errno.EINVAL:
                 self.direct = False
                 return self._open(0)
-            raise DeviceError(self.path, 0, e.errno, "open") from None
+            raise DeviceError(self.path, 0, e.errno or errno.EIO, "open") from None
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -118,11 +121,15 @@ class Device:
                 except OSError as e:
                     if e.errno == errno.EINVAL and self.direct:
                         # Some file systems accept O_DIRECT at open and refuse the read.
-                        os.close(self.fd)
+                        # The old descriptor is forgotten before reopening: if
+                        # that fails, close() must not close it again (it may
+                        # be another thread's by then).
+                        fd, self.fd = self.fd, -1
+                        os.close(fd)
                         self.fd = self._open(0)
                         self.direct = False
                         continue
-                    raise DeviceError(self.path, start + got, e.errno, "read") from None
+                    raise DeviceError(self.path, start + got, e.errno or errno.EIO, "read") from None
                 self.reads += 1
                 self.bytes_read += n
                 if n == 0:

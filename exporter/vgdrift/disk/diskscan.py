@@ -12,13 +12,17 @@ import time
 from dataclasses import dataclass, replace
 from queue import Empty, SimpleQueue
 from threading import Lock, Thread
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
+from ..model import REASON_INTERNAL
 from . import locate
 from .diskio import Device
-from .pvread import HEAD_READ, LABEL_READ, NOT_PV, RETRY_DELAYS, HeadObs, TextObs, read_head, read_text
+from .pvread import HEAD_READ, LABEL_READ, NOT_PV, HeadObs, TextObs, internal_error, read_head, read_text, retrying
 
 MAX_WORKERS = 64
+
+# (path, identity, bytes to read, PV uuids whose header to read or None for all)
+HeadTarget = Tuple[str, tuple, int, Optional[FrozenSet[str]]]
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,14 @@ class Plan:
     skip: FrozenSet[tuple] = frozenset()   # identities with a read still outstanding
 
 
-def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WORKERS) -> Dict[int, object]:
+def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WORKERS,
+                     on_error: Optional[Callable[[int, Exception], None]] = None) -> Dict[int, object]:
     """Calls fns on up to `workers` daemon threads; returns {index: result}
     of those that returned within `timeout`.  A thread stuck in a read from
     a dead path is simply left behind: the worker process exits around it.
+    An fn that raises an Exception is handed to `on_error(index, error)`
+    (one device's failure must not end the others' reads); without
+    on_error, and for any other BaseException, it is re-raised here.
     (Not concurrent.futures: its import alone costs the one-shot CLI ~5 ms.)"""
     results: SimpleQueue = SimpleQueue()
     items = iter(list(enumerate(fns)))
@@ -60,13 +68,18 @@ def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WOR
         Thread(target=work, daemon=True).start()
     deadline = time.monotonic() + timeout
     got: Dict[int, object] = {}
-    while len(got) < len(fns):
+    done = 0
+    while done < len(fns):
         try:
             i, result, error = results.get(timeout=max(0.0, deadline - time.monotonic()))
         except Empty:
             break
+        done += 1
         if error is not None:
-            raise error
+            if on_error is None or not isinstance(error, Exception):
+                raise error
+            on_error(i, error)
+            continue
         got[i] = result
     return got
 
@@ -84,7 +97,7 @@ class DiskScan:
         self.heads: Dict[tuple, HeadObs] = {}
         self.texts: Dict[tuple, TextObs] = {}
         self.text_failures: Dict[tuple, TextObs] = {}
-        self.hung = set()
+        self.hung: Set[tuple] = set()
         self.scanned = False
         self.wanted = frozenset(u for vg in plan.vgs for u, _ in vg.pvs)
         self.vg_ids = frozenset(vg.id for vg in plan.vgs)
@@ -113,11 +126,23 @@ class DiskScan:
             todo.append((ident, path, fn))
         if not todo:
             return []
-        got = run_concurrently([fn for _, _, fn in todo], self.plan.timeout)
+        failed: Dict[int, Exception] = {}
+        got = run_concurrently([fn for _, _, fn in todo], self.plan.timeout, on_error=failed.__setitem__)
         for i, (ident, path, _) in enumerate(todo):
-            if i not in got:
+            if i in failed:
+                self._internal(ident, path, failed[i])
+            elif i not in got:
                 self._timeout(ident, path, f"no answer within {self.plan.timeout:g}s")
         return [got[i] for i in sorted(got)]
+
+    def _internal(self, ident, path, error: Exception) -> None:
+        """A read that raised (pvread turns errors into observations, so
+        this is a bug): that device is unreadable with reason internal, and
+        still the PV its label named, if it was read before."""
+        old = self.heads.get(ident)
+        obs = old if old is not None and old.pv_uuid else HeadObs(path, ident)
+        self._head(replace(obs, error=internal_error(path, error), reason=REASON_INTERNAL,
+                           elapsed=time.monotonic() - self.t0))
 
     def _timeout(self, ident, path, why):
         self.hung.add(ident)
@@ -139,7 +164,7 @@ class DiskScan:
         self.texts[obs.key] = obs
         self.emit("text", obs)
 
-    def read_heads(self, targets: List[Tuple[str, tuple, int, Optional[FrozenSet[str]]]]) -> None:
+    def read_heads(self, targets: Sequence[HeadTarget]) -> None:
         """targets: (path, ident, bytes to read, PV uuids whose header to read)."""
         for obs in self._batch([
                 (ident, path, lambda p=path, i=ident, n=n, w=w: read_head(p, i, n, w, self.count, self.t0))
@@ -149,7 +174,7 @@ class DiskScan:
     def read_texts(self) -> None:
         """One text read per distinct committed copy among wanted PVs; when
         that read fails, the same copy is tried on another PV holding it."""
-        tried = set()
+        tried: Set[tuple] = set()
         while True:
             by_key: Dict[tuple, HeadObs] = {}
             for head in self.heads.values():
@@ -158,7 +183,12 @@ class DiskScan:
                     continue
                 if key in self.texts and self.texts[key].vg is not None:
                     continue
-                if head.pv_uuid not in self.wanted and head.pv_uuid not in self.disk_listed():
+                if (head.pv_uuid not in self.wanted and head.pv_uuid not in self.disk_listed()
+                        and not self.plan.patterns):
+                    # With explicit --devices every copy named there is read
+                    # once (one text per distinct copy): a PV that only an
+                    # older copy of a wanted VG lists (an outdated PV) shows
+                    # only in its own text.
                     continue
                 by_key.setdefault(key, head)
             if not by_key:
@@ -193,8 +223,13 @@ class DiskScan:
         return locate.distinct(paths, self.heads)
 
     def candidates(self) -> List[Tuple[str, tuple]]:
+        """Computed once per scan, here in the worker, and sent to the parent
+        (which needs the names --devices matched): globbing again there could
+        see another set of devices."""
         if self._candidates is None:
-            self._candidates = locate.candidates(self.plan.patterns)
+            paths = locate.candidate_paths(self.plan.patterns)
+            self._candidates = locate.distinct(paths)
+            self.emit("candidates", tuple(paths))
         return self._candidates
 
     def find(self, uuids: FrozenSet[str], hints) -> None:
@@ -205,7 +240,7 @@ class DiskScan:
         only reading them shows a second path or a clone of a PV.  Without,
         the candidates are every disk of the host, read only when a hint
         misses."""
-        targets = [(p, i, HEAD_READ, None) for p, i in self._targets(hints)]
+        targets: List[HeadTarget] = [(p, i, HEAD_READ, None) for p, i in self._targets(hints)]
         # Labels read before these PVs were wanted lack their header.
         targets += [(h.path, h.ident, HEAD_READ, None) for h in self.heads.values()
                     if h.pv_uuid in uuids and h.label is not None and h.mda_count
@@ -219,7 +254,11 @@ class DiskScan:
             if not self.scanned:
                 self.scanned = True
                 seen = {t[1] for t in targets}
-                targets += [(p, i, LABEL_READ, self.wanted) for p, i in self.candidates()
+                # Label and first header in one read per named device: a
+                # second device with a wanted PV uuid must show its header
+                # (a clone agrees, a stale replica does not), and any other
+                # PV's header tells whether it holds a copy at all.
+                targets += [(p, i, HEAD_READ, None) for p, i in self.candidates()
                             if i not in seen and i not in self.heads]
         self.read_heads(targets)
         missing = uuids - set(self.located())
@@ -241,7 +280,8 @@ class DiskScan:
             members = {pv.id for pv in newest.pvs} | {u for v in self.plan.vgs if v.id == vg_id
                                                       for u, _ in v.pvs}
             keys = set()
-            heads = [h for u in members for h in located.get(u, ()) if h.ident not in self.hung]
+            heads = [h for u in members for h in located.get(u, ()) if h.ident not in self.hung
+                     and not self._outdated(h, newest)]
             for h in heads:
                 # An ignored area (pvchange --metadataignore) holds no copy to agree on.
                 if h.mda is not None and not h.mda.ignored and h.reason is None:
@@ -249,6 +289,14 @@ class DiskScan:
             if len(keys) > 1 or any(h.reason == "corrupt" or h.damaged for h in heads):
                 out += [(h.path, h.ident) for h in heads]
         return out
+
+    def _outdated(self, head: HeadObs, newest) -> bool:
+        """A PV holding an older copy of `newest`'s VG that `newest` no longer
+        lists (vgreduce --removemissing while it was unreachable): a lasting
+        state that LVM ignores, not a commit in flight."""
+        text = self.texts.get(head.text_key) if head.text_key is not None else None
+        return (text is not None and text.vg is not None and text.vg.id == newest.id
+                and text.vg.seqno < newest.seqno and head.pv_uuid not in {pv.id for pv in newest.pvs})
 
     def run(self) -> None:
         hints = [hint for vg in self.plan.vgs for _, hint in vg.pvs]
@@ -263,14 +311,25 @@ class DiskScan:
             self.wanted = self.wanted | new
             self.find(frozenset(new), disk_hints)
             self.read_texts()
-        # Copies that disagree may be a commit in flight on another node.
-        for delay in RETRY_DELAYS:
+        # Copies that disagree may be a commit in flight on another node:
+        # look again, with the same pauses as any torn read.
+        def settled() -> None:
             again = self.disagreeing()
-            if not again:
-                break
-            time.sleep(delay)
-            self.read_heads([(p, i, HEAD_READ, None) for p, i in dict(again).items()])
+            if again:
+                raise _Disagreeing(again)
+
+        def look_again(error: BaseException) -> None:
+            self.read_heads([(p, i, HEAD_READ, None) for p, i in dict(error.args[0]).items()])
             self.read_texts()
+
+        try:
+            retrying(settled, _Disagreeing, look_again)
+        except _Disagreeing:
+            pass   # still disagreeing: the comparison says so
+
+
+class _Disagreeing(Exception):
+    """Copies of a wanted VG still differ (args[0]: the devices to re-read)."""
 
 
 def run(plan: Plan, emit: Callable) -> dict:

@@ -4,7 +4,7 @@ never a device."""
 
 import glob
 import os
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .diskio import identity
 
@@ -23,7 +23,7 @@ def _read_sys(path: str) -> str:
 
 def system_devices(sys_block: str = SYS_BLOCK) -> List[str]:
     """Every disk and partition the kernel knows that has media."""
-    out = []
+    out: List[str] = []
     try:
         names = sorted(os.listdir(sys_block))
     except OSError:
@@ -66,9 +66,9 @@ def distinct(paths: Iterable[str], seen=()) -> List[Tuple[str, tuple]]:
     return out
 
 
-def candidates(patterns: Sequence[str]) -> List[Tuple[str, tuple]]:
-    """(path, identity) of each distinct candidate device."""
-    return distinct(expand_globs(patterns) if patterns else system_devices())
+def candidate_paths(patterns: Sequence[str]) -> List[str]:
+    """The paths the patterns match, or every disk of the host without any."""
+    return expand_globs(patterns) if patterns else system_devices()
 
 
 def is_dm(path: str) -> bool:
@@ -97,8 +97,8 @@ class Siblings:
 
     def __init__(self, sys_block: str = SYS_BLOCK):
         self.sys_block = sys_block
-        self._loops = None      # backing file -> loop names
-        self._backing = {}      # loop name -> backing file
+        self._loops: Optional[Dict[str, List[str]]] = None   # backing file -> loop names
+        self._backing: Dict[str, str] = {}                    # loop name -> backing file
 
     def _loop(self, name: str, field: str) -> str:
         return _read_sys(os.path.join(self.sys_block, name, "loop", field))
@@ -107,17 +107,19 @@ class Siblings:
         """Builds the loop index: which loops sit on which file.  Cheap to
         call early, e.g. while a worker is busy reading."""
         if self._loops is None:
-            self._loops = {}
+            loops: Dict[str, List[str]] = {}
             for name in sorted(_listdir(self.sys_block)):
                 if name.startswith("loop"):
                     backing = self._loop(name, "backing_file")
                     if backing:
                         self._backing[name] = backing
-                        self._loops.setdefault(backing, []).append(name)
+                        loops.setdefault(backing, []).append(name)
+            self._loops = loops
 
     def _same_loop(self, name: str) -> List[str]:
         self.prepare()
-        others = [n for n in self._loops.get(self._backing.get(name), ()) if n != name]
+        assert self._loops is not None
+        others = [n for n in self._loops.get(self._backing.get(name, ""), ()) if n != name]
         if not others:
             return []
         where = (self._loop(name, "offset"), self._loop(name, "sizelimit"))

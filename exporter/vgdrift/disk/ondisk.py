@@ -8,7 +8,7 @@ device, at which offset, what was expected and what was found.
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 SECTOR = 512
 LABEL_SCAN_SECTORS = 4          # LVM looks for the label in sectors 0..3
@@ -145,7 +145,7 @@ def format_uuid(raw: str) -> str:
 
 
 def _read_locn_list(buf: bytes, pos: int, end: int, device: str, base: int, what: str):
-    areas = []
+    areas: List[Area] = []
     while True:
         if pos + DISK_LOCN.size > end:
             raise PVHeaderError(device, base + pos, f"{what} list ended by a zero entry",
@@ -167,6 +167,23 @@ def find_label(buf: bytes, device: str) -> Label:
         if buf[sector * SECTOR:sector * SECTOR + len(LABEL_ID)] == LABEL_ID:
             return parse_label_sector(buf[sector * SECTOR:(sector + 1) * SECTOR], sector, device)
     raise NoLabelError(device, 0, "LABELONE in sectors 0-3", "none")
+
+
+def claimed_pv_uuid(buf: bytes) -> Optional[str]:
+    """The PV uuid a label in the first 2 KiB claims, read without trusting
+    its checksum, so that a corrupt label is still attributed to the PV it
+    belongs to.  None when no sector holds a plausible one."""
+    for sector in range(LABEL_SCAN_SECTORS):
+        sec = buf[sector * SECTOR:(sector + 1) * SECTOR]
+        if len(sec) < SECTOR or sec[:len(LABEL_ID)] != LABEL_ID:
+            continue
+        offset_xl = LABEL_HEADER.unpack_from(sec, 0)[3]
+        if not LABEL_HEADER.size <= offset_xl <= SECTOR - PV_HEADER_ID.size:
+            continue
+        raw = PV_HEADER_ID.unpack_from(sec, offset_xl)[0]
+        if raw.isascii() and raw.isalnum():
+            return format_uuid(raw.decode("ascii"))
+    return None
 
 
 def parse_label_sector(sec: bytes, sector: int, device: str) -> Label:
@@ -257,6 +274,8 @@ def ring_pieces(header: MdaHeader) -> Tuple[Tuple[int, int], ...]:
 def check_text(text: bytes, header: MdaHeader, device: str) -> bytes:
     """Verifies the committed text's checksum; returns it without the NUL."""
     locn = header.committed
+    if locn is None:   # callers read text only from an area that holds a VG
+        raise MdaLocationError(device, header.start, "a committed text", "none")
     if len(text) != locn.size:
         raise TruncatedError(device, header.start + locn.offset, f"{locn.size} bytes",
                              f"{len(text)} bytes")

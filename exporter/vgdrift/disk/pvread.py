@@ -5,11 +5,14 @@ worker's threads and must not raise for bad disks."""
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, FrozenSet, Optional, Tuple
+from typing import Callable, FrozenSet, Optional, Tuple, Type, TypeVar, Union
 
+from ..model import REASON_CORRUPT, REASON_INTERNAL
 from ..textmeta import TextError, VGMeta, parse_vg
 from . import ondisk
 from .diskio import Device, DeviceError
+
+T = TypeVar("T")
 
 # The label sits in sectors 0-3 and the first metadata area's header at
 # 4096 on every PV made with default alignment, so 8 KiB answers both in
@@ -58,36 +61,50 @@ class TextObs:
     elapsed: float = 0.0
 
 
-def _claimed_uuid(buf: bytes) -> Optional[str]:
-    """The PV uuid a label claims, read without trusting its checksum, so a
-    corrupt label is still attributed to the PV it belongs to."""
-    for sector in range(ondisk.LABEL_SCAN_SECTORS):
-        base = sector * ondisk.SECTOR
-        if buf[base:base + 8] == ondisk.LABEL_ID and len(buf) >= base + ondisk.SECTOR:
-            off = int.from_bytes(buf[base + 20:base + 24], "little")
-            if 32 <= off <= ondisk.SECTOR - ondisk.ID_LEN:
-                raw = buf[base + off:base + off + ondisk.ID_LEN]
-                if raw.isalnum() and raw.isascii():
-                    return ondisk.format_uuid(raw.decode())
-    return None
+ErrorTypes = Union[Type[BaseException], Tuple[Type[BaseException], ...]]
 
 
-def _attempts(fn):
-    """Calls fn until it returns without a retryable (torn-read) error."""
+def retrying(fn: Callable[[], T], retry_on: ErrorTypes,
+             before_retry: Optional[Callable[[BaseException], None]] = None) -> T:
+    """The one retry rule: fn() again after each of RETRY_DELAYS while it
+    raises `retry_on` (a read racing a commit on another node); then the
+    last error propagates.  `before_retry(error)` runs after each pause,
+    e.g. to re-read the header that says where the text is."""
     for delay in RETRY_DELAYS + (None,):
         try:
             return fn()
-        except ondisk.RETRYABLE:
+        except retry_on as e:
             if delay is None:
                 raise
             time.sleep(delay)
+            if before_retry is not None:
+                before_retry(e)
+    raise AssertionError("unreachable")
+
+
+def internal_error(path: str, exc: BaseException) -> str:
+    """One line for an unexpected exception while reading `path`."""
+    text = " ".join(str(exc).split())[:300]
+    return f"{path}: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
 def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str]],
               counter: Callable[[Device], None], t0: float) -> HeadObs:
     """Label plus the first usable metadata-area header of one device.
-    `want`: read the header only for these PV uuids (None: always)."""
+    `want`: read the header only for these PV uuids (None: always).
+    Never raises: an unexpected error is this device's observation (reason
+    internal), so that the other devices' reads go on."""
     obs = HeadObs(path, ident)
+    try:
+        return _read_head(obs, length, want, counter, t0)
+    except Exception as e:
+        return replace(obs, error=internal_error(path, e), reason=REASON_INTERNAL,
+                       elapsed=time.monotonic() - t0)
+
+
+def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
+               counter: Callable[[Device], None], t0: float) -> HeadObs:
+    path = obs.path
     try:
         dev = Device(path)
     except DeviceError as e:
@@ -97,14 +114,14 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
             buf = dev.read(0, length)
             return buf, ondisk.find_label(buf[:ondisk.LABEL_AREA], path)
         try:
-            buf, label = _attempts(label_once)
+            buf, label = retrying(label_once, ondisk.RETRYABLE)
         except ondisk.NoLabelError as e:
             return replace(obs, error=str(e), reason=NOT_PV)
         except ondisk.TruncatedError as e:
             return replace(obs, error=str(e), reason=NOT_PV)
         except ondisk.OnDiskError as e:
-            return replace(obs, claimed_uuid=_claimed_uuid(dev.read(0, ondisk.LABEL_AREA)),
-                           error=str(e), reason="corrupt")
+            return replace(obs, claimed_uuid=ondisk.claimed_pv_uuid(dev.read(0, ondisk.LABEL_AREA)),
+                           error=str(e), reason=REASON_CORRUPT)
         obs = replace(obs, label=label, mda_count=len(label.metadata_areas))
         if want is not None and ondisk.format_uuid(label.pv_uuid) not in want:
             return obs
@@ -115,7 +132,7 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
                 hb = buf[area.offset:end] if end <= len(buf) else dev.read(area.offset, ondisk.MDA_HEADER_SIZE)
                 return ondisk.parse_mda_header(hb, path, area.offset, dev.size)
             try:
-                mda = _attempts(header_once)
+                mda = retrying(header_once, ondisk.RETRYABLE)
             except ondisk.OnDiskError as e:
                 first_error = first_error or e
                 continue
@@ -123,62 +140,80 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
                 return replace(obs, mda=mda, damaged=str(first_error) if first_error else None)
             obs = replace(obs, mda=mda)   # keep looking: another area may be in use
         if first_error is not None and obs.mda is None:
-            return replace(obs, error=str(first_error), reason="corrupt")
+            return replace(obs, error=str(first_error), reason=REASON_CORRUPT)
         return obs
     except DeviceError as e:
         return replace(obs, error=str(e), reason=e.reason)
+    except Exception as e:
+        # Keeps the label when it was read: the PV is known, its read failed.
+        return replace(obs, error=internal_error(path, e), reason=REASON_INTERNAL)
     finally:
         counter(dev)
         dev.close()
 
 
+class _AreaEmptied(Exception):
+    """A re-read header shows no VG any more (carries the error that made
+    us look again)."""
+
+
 def read_text(head: HeadObs, counter, t0: float) -> Tuple[HeadObs, TextObs]:
     """The committed text of a device's metadata area, checksum verified.
     A mismatch can be a writer on another node moving the text under us:
-    re-read the header too, then the text it points to."""
+    re-read the header too, then the text it points to.  Never raises: an
+    unexpected error is this copy's observation (reason internal)."""
+    state = {"head": head}
+    try:
+        return _read_text(state, counter, t0)
+    except Exception as e:
+        h = state["head"]
+        # Called only for heads holding a copy: the key is never empty.
+        return h, TextObs(h.text_key or head.text_key or (), head.path, error=internal_error(head.path, e),
+                          reason=REASON_INTERNAL, elapsed=time.monotonic() - t0)
+
+
+def _read_text(state: dict, counter, t0: float) -> Tuple[HeadObs, TextObs]:
+    head = state["head"]
     path = head.path
     try:
         dev = Device(path)
     except DeviceError as e:
         return head, TextObs(head.text_key, path, error=str(e), reason=e.reason)
-    state = {"head": head}
     try:
         def once():
             h = state["head"]
             data = b"".join(dev.read(off, n) for off, n in ondisk.ring_pieces(h.mda))
             return ondisk.check_text(data, h.mda, path)
 
-        def reread_head():
+        def reread_head(error: BaseException) -> None:
             hb = dev.read(state["head"].mda.start, ondisk.MDA_HEADER_SIZE)
             mda = ondisk.parse_mda_header(hb, path, state["head"].mda.start, dev.size)
             state["head"] = replace(state["head"], mda=mda)
+            if state["head"].text_key is None:
+                raise _AreaEmptied(str(error))
 
-        text = None
-        for delay in RETRY_DELAYS + (None,):
-            try:
-                text = once()
-                break
-            except ondisk.RETRYABLE as e:
-                if delay is None:
-                    raise
-                time.sleep(delay)
-                reread_head()
-                if state["head"].text_key is None:
-                    # The area no longer holds a VG: report that, not the race.
-                    return state["head"], TextObs(head.text_key, path, error=str(e), reason="corrupt")
+        try:
+            text = retrying(once, ondisk.RETRYABLE, reread_head)
+        except _AreaEmptied as e:
+            # The area no longer holds a VG: report that, not the race.
+            return state["head"], TextObs(head.text_key, path, error=str(e), reason=REASON_CORRUPT)
         h = state["head"]
         source = f"{path} (metadata at offset {h.mda.start + h.mda.committed.offset})"
         try:
             vg = parse_vg(text, source)
         except TextError as e:
-            return h, TextObs(h.text_key, path, error=str(e), reason="corrupt",
+            return h, TextObs(h.text_key, path, error=str(e), reason=REASON_CORRUPT,
                               elapsed=time.monotonic() - t0)
         return h, TextObs(h.text_key, path, vg=vg, elapsed=time.monotonic() - t0)
     except ondisk.OnDiskError as e:
         return state["head"], TextObs(state["head"].text_key or head.text_key, path,
-                                      error=str(e), reason="corrupt")
+                                      error=str(e), reason=REASON_CORRUPT)
     except DeviceError as e:
         return state["head"], TextObs(head.text_key, path, error=str(e), reason=e.reason)
+    except Exception as e:
+        return state["head"], TextObs(state["head"].text_key or head.text_key, path,
+                                      error=internal_error(path, e), reason=REASON_INTERNAL,
+                                      elapsed=time.monotonic() - t0)
     finally:
         counter(dev)
         dev.close()

@@ -20,11 +20,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from . import diskscan, pvread
 
 _FRAME = struct.Struct("<I")
+# The directory that holds the vgdrift package (this file is
+# vgdrift/disk/worker.py): a spawned worker must import this very copy.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAX_FRAME = 256 << 20
 
 
@@ -34,6 +37,7 @@ class Outcome:
     heads: Dict[tuple, pvread.HeadObs] = field(default_factory=dict)
     texts: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
     text_failures: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
+    candidates: Optional[Tuple[str, ...]] = None   # paths the candidate scan looked at, if it ran
     stats: Optional[dict] = None     # set when the worker finished its plan
     error: Optional[str] = None      # the worker itself failed
     pid: int = 0
@@ -67,6 +71,8 @@ def _apply(out: Outcome, kind: str, obj) -> None:
         out.texts[obj.key] = obj
     elif kind == "text_failure":
         out.text_failures[obj[0]] = obj[1]
+    elif kind == "candidates":
+        out.candidates = obj
     elif kind == "done":
         out.stats = obj
     elif kind == "error":
@@ -134,12 +140,12 @@ def _fork(plan: diskscan.Plan) -> Running:
 
 
 def _spawn(plan: diskscan.Plan) -> Running:
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen([sys.executable, "-m", "vgdrift.disk.worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
                             env=env, start_new_session=True)
+    assert proc.stdin is not None and proc.stdout is not None   # both are pipes
     try:
         proc.stdin.write(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
         proc.stdin.close()
@@ -153,7 +159,7 @@ def finish(running: Running, deadline: float) -> Outcome:
     try:
         out = collect(running.fd, deadline, Outcome(pid=running.pid))
     finally:
-        if running.proc is not None:
+        if running.proc is not None and running.proc.stdout is not None:
             running.proc.stdout.close()
         else:
             os.close(running.fd)

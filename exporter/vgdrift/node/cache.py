@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..model import REASON_CACHE, REASON_PERMISSION, ErrorItem
 from ..textmeta import TextError, VGMeta, parse_vg
@@ -78,7 +78,7 @@ def read_cache(dirs: Sequence[str], memo: Optional[dict] = None
     if memo is not None:
         for gone in set(memo) - seen:
             del memo[gone]
-    best = {}
+    best: Dict[str, CachedVG] = {}
     warnings = []
     for c in found:
         old = best.get(c.vg.id)

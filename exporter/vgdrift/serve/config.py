@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 import yaml
 
 from ..node.cache import DEFAULT_DIR
-from .server import parse_listen_address
+from .listen import parse_listen_address
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
@@ -58,11 +58,37 @@ def parse_duration(value: Any) -> float:
         m = _DURATION_RE.match(value.strip())
         if not value.strip() or not m:
             raise ValueError("invalid duration %r (use e.g. 30s, 1m, 500ms)" % value)
-        seconds = sum(int(n) * unit for n, unit in zip(m.groups(), _DURATION_UNITS) if n)
+        try:
+            seconds = float(sum(int(n) * unit for n, unit in zip(m.groups(), _DURATION_UNITS) if n))
+        except (OverflowError, ValueError):     # more digits than a float holds
+            raise ValueError("duration %r is too large" % value) from None
     else:
         raise ValueError("expected a duration such as 30s, got %s" % type(value).__name__)
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError("duration must be positive, got %r" % value)
+    return seconds
+
+
+# Bounds: a scan interval beyond a day, or a device timeout beyond an hour,
+# is a typo, and unbounded values overflow the thread waits (a scan loop
+# that died of OverflowError kept serving its first scan as current).
+MIN_INTERVAL, MAX_INTERVAL = 0.1, 86400.0
+MAX_TIMEOUT = 3600.0
+
+
+def parse_interval(value: Any) -> float:
+    """--scan.interval / scan.interval: a duration from 100ms to 24h."""
+    seconds = parse_duration(value)
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise ValueError("scan interval must be between 100ms and 24h, got %r" % value)
+    return seconds
+
+
+def parse_timeout(value: Any) -> float:
+    """--timeout / scan.timeout: a positive duration up to 1h."""
+    seconds = parse_duration(value)
+    if seconds > MAX_TIMEOUT:
+        raise ValueError("timeout must be at most 1h (3600 s), got %r" % value)
     return seconds
 
 
@@ -111,8 +137,8 @@ _FILE_KEYS = {
     "devices": ("device_globs", _str_list),
     "vgs.include": ("vgs", _str_list),
     "vgs.exclude": ("exclude_vgs", _str_list),
-    "scan.interval": ("interval", parse_duration),
-    "scan.timeout": ("timeout", parse_duration),
+    "scan.interval": ("interval", parse_interval),
+    "scan.timeout": ("timeout", parse_timeout),
     "web.listen_address": ("listen_address", check_listen_address),
     "web.telemetry_path": ("telemetry_path", check_telemetry_path),
     "log.level": ("log_level", check_log_level),
@@ -194,7 +220,7 @@ def _flag_values(args: Any) -> Dict[str, Any]:
         values[name] = value
     if "timeout" in values:
         try:
-            values["timeout"] = parse_duration(values["timeout"])
+            values["timeout"] = parse_timeout(values["timeout"])
         except ValueError as e:
             raise ConfigError("flag --timeout: %s" % e) from None
     return values

@@ -19,7 +19,8 @@ from typing import Any, Callable, Optional
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from .. import model
-from .collector import Exposition, ScanStats
+from .exposition import Exposition
+from .scanstats import ScanStats
 from .config import (
     ConfigError,
     ServeConfig,
@@ -28,7 +29,7 @@ from .config import (
     check_log_level,
     check_telemetry_path,
     load_config,
-    parse_duration,
+    parse_interval,
 )
 from .logs import setup_logging
 from .loop import ScanLoop, ScannerFactory
@@ -62,7 +63,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add("--log.format", dest="log_format", metavar="{logfmt,json}",
         type=_flag(check_log_format), help="log format (default logfmt)")
     add("--scan.interval", dest="scan_interval", metavar="DURATION",
-        type=_flag(parse_duration), help="time between scans, e.g. 30s, 1m (default 30s)")
+        type=_flag(parse_interval), help="time between scans, 100ms to 24h, e.g. 30s, 1m (default 30s)")
 
 
 def _flag(check: Callable[[Any], Any]) -> Callable[[str], Any]:

@@ -22,6 +22,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from .. import __version__
+from .listen import parse_listen_address
 
 log = logging.getLogger("vgdrift.server")
 
@@ -30,23 +31,6 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADERS = 64
 MAX_CONNECTIONS = 32
 IO_TIMEOUT = 10.0           # seconds for a whole request head, for a TLS handshake, for a write
-
-
-def parse_listen_address(address: str) -> Tuple[str, int]:
-    """(host, port) from ":9867", "127.0.0.1:9867", "[::1]:9867" or
-    "name:9867"; host "" means every address.  Raises ValueError."""
-    host, sep, port = address.rpartition(":")
-    if not sep:
-        raise ValueError("listen address %r: expected [host]:port" % address)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-        if ":" not in host:
-            raise ValueError("listen address %r: brackets are for IPv6 addresses" % address)
-    elif ":" in host or "[" in host or "]" in host:
-        raise ValueError("listen address %r: write IPv6 addresses as [addr]:port" % address)
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError("listen address %r: invalid port %r" % (address, port))
-    return host, int(port)
 
 
 @dataclass(frozen=True)
@@ -79,7 +63,7 @@ class ExporterServer(HTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
-    def process_request(self, request: socket.socket, client_address: Any) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
         # One thread per connection, but never more than max_connections:
         # beyond that, close at once rather than queue work we cannot do.
         if not self._slots.acquire(blocking=False):
@@ -103,7 +87,7 @@ class ExporterServer(HTTPServer):
             self.shutdown_request(request)
             self._slots.release()
 
-    def finish_request(self, request: socket.socket, client_address: Any) -> None:
+    def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(self.io_timeout)
         try:
             # Headers and body go out in separate writes; with Nagle on, a
@@ -113,7 +97,7 @@ class ExporterServer(HTTPServer):
             pass
         ctx = self.settings.web.ssl_context
         if ctx is None:
-            self.RequestHandlerClass(request, client_address, self)
+            self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
             return
         try:
             # The handshake happens here, in the connection's thread, bounded
@@ -123,7 +107,7 @@ class ExporterServer(HTTPServer):
             log.debug("TLS handshake failed", extra={"client": _client(client_address), "err": str(e)})
             return
         try:
-            self.RequestHandlerClass(conn, client_address, self)
+            self.RequestHandlerClass(conn, client_address, self)  # type: ignore[arg-type]
         finally:
             conn.close()
 
@@ -141,7 +125,7 @@ def make_server(listen_address: str, exposition: Any, ready: Callable[[], bool],
             candidates = candidates[1:]
     else:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        candidates = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+        candidates = [(family, (str(sockaddr[0]), int(sockaddr[1]))) for family, _, _, _, sockaddr in infos]
     error: Optional[OSError] = None
     for family, address in candidates:
         try:

@@ -1,62 +1,293 @@
-"""What this node should run, in order, for a VG's state.  Pure."""
+"""What this node should run, in order, for a VG's state.  Pure.
 
-from typing import Mapping, Optional, Tuple
+The contract with failover scripts (README, "Actions"): a script may run
+every non-null `command` in the order given, each with `sh -c`, stopping at
+the first failure.  So:
+- every command moves this node toward `in_sync` (a refresh writes the file
+  vgdrift reads; a condition a script cannot judge stays advice, command
+  null);
+- no command destroys the only copy of metadata newer than the disks: this
+  node's backup is copied (cache_ahead, conflict) or moved (uuid_mismatch)
+  out of the cache directory before anything could overwrite it;
+- names and paths are shell-quoted;
+- a VG with a system ID is read with `vgcfgbackup --foreign`, which works
+  whether or not this node owns it (plain vgcfgbackup fails on a VG that
+  another host owns: "Cannot access VG ... with system ID ...").
+
+Every state has its own branch in BRANCHES (tests check it against
+model.VGState)."""
+
+import os
+import shlex
+from dataclasses import dataclass
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from .. import model as m
 from ..model import FOUND
+from ..node.cache import DEFAULT_DIR as LVM_BACKUP_DIR
 from ..textmeta import VGMeta
 from .views import PVView
 
+# Where backups moved or copied out of the cache directory go: a sibling of
+# it (/etc/lvm/vgdrift-saved for /etc/lvm/backup), which no cache reader
+# lists and LVM does not touch.
+SAVED_DIR = "vgdrift-saved"
+
+Actions = Tuple[m.Action, ...]
+
+
+def q(word: object) -> str:
+    return shlex.quote(str(word))
+
+
+def saved_dir(cache_path: str) -> str:
+    """The directory beside the cache directory that holds saved backups."""
+    return os.path.join(os.path.dirname(os.path.dirname(cache_path)), SAVED_DIR)
+
+
+def saved_path(cache_path: str, vg: VGMeta) -> str:
+    """Where this node's backup of `vg` is kept when it is saved: named by
+    VG name, id and seqno, so saves of different versions never collide
+    (and cp/mv --backup=numbered keep an earlier save of the same one)."""
+    return os.path.join(saved_dir(cache_path), f"{vg.name.replace('/', '_')}_{vg.id}_seqno{vg.seqno}")
+
+
+@dataclass(frozen=True)
+class Ctx:
+    state: str
+    cache: VGMeta
+    cache_path: str
+    disk: Optional[VGMeta]
+    views: Mapping[str, PVView]
+    chg: Tuple[m.Change, ...]
+
+    @property
+    def name(self) -> str:
+        """The VG's current name: on disk when the disk holds this VG id."""
+        d = self.disk
+        return d.name if d is not None and d.id == self.cache.id else self.cache.name
+
+    @property
+    def unseen(self):
+        return [v for v in self.views.values() if v.status != FOUND]
+
+
+def refresh_target(cache_path: str, vg: VGMeta) -> str:
+    """The file a refresh of `vg` writes: <cache dir>/<VG name>."""
+    return os.path.join(os.path.dirname(cache_path), vg.name)
+
+
+def refresh(cache_path: str, vg: VGMeta, why: str) -> m.Action:
+    """`vgcfgbackup` of `vg` into the cache directory vgdrift reads.
+
+    Plain `vgcfgbackup VG` writes LVM's backup_dir (/etc/lvm/backup unless
+    lvm.conf says otherwise).  For another cache directory the file is named
+    with -f, so that the refresh always lands where the next check looks.
+    LVM expands -f as a printf template (%s = VG name): a literal % is
+    doubled."""
+    cmd = ["vgcfgbackup"]
+    notes = []
+    if vg.system_id:
+        cmd.append("--foreign")
+        notes.append(f"--foreign: the VG has system ID {vg.system_id!r}; reading it does not take it over")
+    cache_dir = os.path.dirname(cache_path)
+    if os.path.normpath(cache_dir) != LVM_BACKUP_DIR:
+        cmd += ["-f", refresh_target(cache_path, vg).replace("%", "%%")]
+        notes.append(f"-f: the cache directory {cache_dir} is not LVM's default backup directory")
+    cmd.append(vg.name)
+    return m.Action(" ".join(q(w) for w in cmd), why + (f" ({'; '.join(notes)})" if notes else ""))
+
+
+def save(cache_path: str, vg: VGMeta, why: str, move: bool = False) -> m.Action:
+    """Copy (or move) this node's backup out of the cache directory."""
+    dest = saved_path(cache_path, vg)
+    tool = "mv" if move else "cp -p"
+    # 0700 like LVM's own backup and archive directories.
+    return m.Action(f"mkdir -p -m 0700 -- {q(saved_dir(cache_path))} && "
+                    f"{tool} --backup=numbered -- {q(cache_path)} {q(dest)}", why)
+
+
+def _drop_old_file(ctx: Ctx, vg: VGMeta) -> Actions:
+    """After a refresh, the cached file under another name (a renamed VG,
+    or a backup file not named after its VG) would keep the old version
+    beside the new one."""
+    if os.path.normpath(refresh_target(ctx.cache_path, vg)) == os.path.normpath(ctx.cache_path):
+        return ()
+    return (m.Action(f"rm -f -- {q(ctx.cache_path)}",
+                     f"the refreshed copy is {refresh_target(ctx.cache_path, vg)}; the old file "
+                     f"{ctx.cache_path} would stay behind with the older version"),)
+
+
+# ------------------------------------------------------------------ branches
+
+def _in_sync(ctx: Ctx) -> Actions:
+    return ()
+
+
+def _no_disk(ctx: Ctx) -> Actions:
+    return (m.Action(None, f"do not activate: no on-disk copy of {ctx.cache.name} was read; check again"),)
+
+
+def _drift(ctx: Ctx) -> Actions:
+    disk = ctx.disk
+    if disk is None or disk.id != ctx.cache.id:
+        return _no_disk(ctx)
+    out = []
+    for c in ctx.chg:
+        if c.kind != "pv_added" or c.id is None:
+            continue
+        dev = ctx.views.get(c.id, PVView(c.id)).device
+        if dev is None:
+            continue
+        # Only where LVM uses a devices file: adding one on a node without
+        # it would create one, hiding every other device from LVM.
+        out.append(m.Action(
+            "if lvmconfig --typeconfig full devices/use_devicesfile | grep -qx 'use_devicesfile=1'; "
+            f"then lvmdevices --adddev {q(dev)}; fi",
+            f"new PV {c.id} is at {dev} on this node; LVM sees it only once it is in the devices file "
+            f"(when devices/use_devicesfile=1)"))
+    out.append(refresh(ctx.cache_path, disk,
+                       f"refresh this node's cached metadata (seqno {ctx.cache.seqno} -> {disk.seqno})"))
+    return tuple(out) + _drop_old_file(ctx, disk)
+
+
+def _cache_ahead(ctx: Ctx) -> Actions:
+    disk = ctx.disk
+    if disk is None:
+        return _no_disk(ctx)
+    kept = saved_path(ctx.cache_path, ctx.cache)
+    return (m.Action(None, f"do not activate: disk seqno {disk.seqno} is older than this node's cached "
+                           f"seqno {ctx.cache.seqno}; check that the right LUNs (not a snapshot or an old "
+                           f"replica) are presented to this node"),
+            save(ctx.cache_path, ctx.cache,
+                 f"keep this node's copy (seqno {ctx.cache.seqno}), maybe the only copy of the newer metadata, "
+                 f"as {kept} before anything overwrites it"),
+            m.Action(f"vgcfgrestore --list {q(ctx.cache.name)}",
+                     "compare the disk's version with this node's archive"),
+            refresh(ctx.cache_path, disk, f"only once the disks are known to be the right ones: accept them "
+                                          f"(this node's copy stays in {kept})")
+            ) + _drop_old_file(ctx, disk)
+
+
+def _conflict(ctx: Ctx) -> Actions:
+    disk = ctx.disk
+    host = disk.creation_host if disk is not None else "?"
+    kept = saved_path(ctx.cache_path, ctx.cache)
+    return (m.Action(None, f"do not activate: two writers committed seqno {ctx.cache.seqno} with different "
+                           f"content (cached from {ctx.cache.creation_host}, on disk from {host}); "
+                           f"decide which version is right before anything else"),
+            save(ctx.cache_path, ctx.cache, f"keep this node's version, maybe its only copy, as {kept}"),
+            m.Action(f"vgcfgrestore --list {q(ctx.cache.name)}", "find the archived versions of both"))
+
+
+def _uuid_mismatch(ctx: Ctx) -> Actions:
+    disk = ctx.disk
+    if disk is None:
+        return _no_disk(ctx)
+    kept = saved_path(ctx.cache_path, ctx.cache)
+    return (m.Action(None, f"do not activate: the PVs now hold VG {disk.name} with id {disk.id}, not the "
+                           f"cached {ctx.cache.name} ({ctx.cache.id}); confirm that this is the VG to use"),
+            # First out of the cache directory (where it would still be read
+            # as a second VG), then the refresh, which may reuse its name.
+            save(ctx.cache_path, ctx.cache, f"move the backup of VG id {ctx.cache.id} out of the cache "
+                                            f"directory, to {kept}", move=True),
+            refresh(ctx.cache_path, disk, f"once VG {disk.name} ({disk.id}) is confirmed as the one to use: "
+                                          f"cache it"))
+
+
+def _partial(ctx: Ctx) -> Actions:
+    missing = ", ".join(v.uuid for v in ctx.unseen if v.status == m.PV_MISSING) or "some PVs"
+    return (m.Action(None, f"do not activate: PV(s) {missing} are not visible on this node; present the "
+                           f"LUNs (rescan the SCSI bus, check zoning and multipath -ll), then check again"),)
+
+
+def _missing(ctx: Ctx) -> Actions:
+    return (m.Action(None, f"do not activate: no PV of {ctx.cache.name} on this node holds the VG; present "
+                           f"its LUNs, or if it was removed on purpose, move {ctx.cache_path} out of the "
+                           f"cache directory"),)
+
+
+def _inconsistent(ctx: Ctx) -> Actions:
+    # A repair writes the shared metadata: that is for the node that owns
+    # the VG, and only if waiting does not clear it; never a blind step here.
+    return (m.Action(None, "do not activate: the VG's on-disk copies disagree or one is corrupt; let the "
+                           "writing node finish, then check again"),
+            m.Action(None, f"if the disagreement persists, repair on the node that owns the VG and sees all "
+                           f"its PVs: vgck --updatemetadata {q(ctx.name)}"))
+
+
+def _unreadable(ctx: Ctx) -> Actions:
+    denied = sorted(v.device or v.uuid for v in ctx.unseen if v.reason == m.REASON_PERMISSION)
+    if denied:   # not a path problem: this process may not open the devices
+        return (m.Action(None, f"do not activate: permission denied reading {', '.join(denied)}; run "
+                               f"vgdrift as root, or give it the capability CAP_DAC_READ_SEARCH"),)
+    errs = sorted({v.error for v in ctx.unseen if v.error})
+    return (m.Action(None, "do not activate: the metadata could not be read"
+                           + (f" ({errs[0]})" if errs else "") + "; check the paths (multipath -ll, dmesg)"),)
+
+
+def unknown_actions(cache_path: str) -> Actions:
+    """For a VG whose cached copy cannot be read (scan.py builds such
+    reports without any metadata, hence no Ctx)."""
+    return (m.Action(None, f"do not activate: this node's cached copy {cache_path} cannot be read, so "
+                           f"nothing can be told about the VG; restore read access to it (and its "
+                           f"directory) for vgdrift, then check again"),)
+
+
+def _unknown(ctx: Ctx) -> Actions:
+    return unknown_actions(ctx.cache_path)
+
+
+BRANCHES: Dict[m.VGState, Callable[[Ctx], Actions]] = {
+    m.VGState.IN_SYNC: _in_sync,
+    m.VGState.DRIFT: _drift,
+    m.VGState.CACHE_AHEAD: _cache_ahead,
+    m.VGState.CONFLICT: _conflict,
+    m.VGState.UUID_MISMATCH: _uuid_mismatch,
+    m.VGState.PARTIAL: _partial,
+    m.VGState.MISSING: _missing,
+    m.VGState.INCONSISTENT: _inconsistent,
+    m.VGState.UNREADABLE: _unreadable,
+    m.VGState.UNKNOWN: _unknown,
+}
+
 
 def actions(state: str, cache: VGMeta, cache_path: str, disk: Optional[VGMeta],
-             views: Mapping[str, PVView], chg: Tuple[m.Change, ...]) -> Tuple[m.Action, ...]:
-    a = m.Action
-    name = disk.name if disk is not None and disk.id == cache.id else cache.name
-    unseen = [v for v in views.values() if v.status != FOUND]
-    if state == m.IN_SYNC:
+            views: Mapping[str, PVView], chg: Tuple[m.Change, ...]) -> Actions:
+    # str-valued enum members hash and compare as their value: "drift"
+    # finds VGState.DRIFT.  A state without a branch gets no other
+    # state's advice (tests keep BRANCHES complete).
+    branch = BRANCHES.get(state)   # type: ignore[call-overload]
+    if branch is None:
+        return (m.Action(None, f"do not activate: no advice for state {state!r}"),)
+    return branch(Ctx(state, cache, cache_path, disk, views, chg))
+
+
+def outdated_actions(state: str, name: str, uuids) -> Actions:
+    """Advice for outdated PVs (older copies of the VG on PVs the newest copy
+    no longer lists); `name` comes shell-quoted.  Cleaning them writes the
+    shared metadata: for the node that owns the VG, never a blind step on
+    this one."""
+    # NOTE (section 5 helper): re-added with the signature compare.py calls,
+    # after the rewrite of this file overwrote the version appended for
+    # outdated PVs; its owner may replace the body.
+    # Only in in_sync and drift: in the other states the disks themselves
+    # are in question, and a commit there could overwrite the one copy that
+    # needs a decision first.
+    if not uuids or state not in (m.IN_SYNC, m.DRIFT):
         return ()
-    if state == m.DRIFT:
-        out = []
-        for c in chg:
-            if c.kind == "pv_added":
-                dev = views.get(c.id, PVView(c.id)).device
-                out.append(a(f"lvmdevices --adddev {dev}",
-                             f"new PV {c.id} is at {dev} on this node; needed only if this node "
-                             f"uses an LVM devices file (devices/use_devicesfile=1)"))
-        out.append(a(f"vgcfgbackup {name}",
-                     f"refresh this node's cached metadata (seqno {cache.seqno} -> {disk.seqno})"))
-        if name != cache.name:
-            out.append(a(f"rm {cache_path}", f"the VG is now {name} on disk: the backup under its "
-                                              f"old name would stay stale"))
-        return tuple(out)
-    if state == m.CACHE_AHEAD:
-        return (a(None, f"do not activate: disk seqno {disk.seqno} is older than this node's cached "
-                        f"seqno {cache.seqno}; check that the right LUNs (not a snapshot or an old "
-                        f"replica) are presented to this node"),
-                a(f"vgcfgrestore --list {cache.name}", "compare the disk's version with this node's archive"),
-                a(f"vgcfgbackup {name}", "only once the disks are known to be the right ones: accept them"))
-    if state == m.CONFLICT:
-        return (a(None, f"do not activate: two writers committed seqno {cache.seqno} with different "
-                        f"content (cached from {cache.creation_host}, on disk from {disk.creation_host}); "
-                        f"decide which version is right before anything else"),
-                a(f"vgcfgrestore --list {cache.name}", "find the archived versions of both"))
-    if state == m.UUID_MISMATCH:
-        return (a(None, f"do not activate: the PVs now hold VG {disk.name} with id {disk.id}, not the "
-                        f"cached {cache.name} ({cache.id}): it was recreated elsewhere"),
-                a(f"vgcfgbackup {disk.name}", "once the new VG is confirmed as the one to use"),
-                a(f"rm {cache_path}", "remove the backup of the VG that no longer exists"))
-    if state == m.PARTIAL:
-        missing = ", ".join(v.uuid for v in unseen if v.status == m.PV_MISSING) or "some PVs"
-        return (a(None, f"do not activate: PV(s) {missing} are not visible on this node; present the "
-                        f"LUNs (rescan the SCSI bus, check zoning and multipath -ll), then check again"),)
-    if state == m.MISSING:
-        return (a(None, f"do not activate: no PV of {cache.name} on this node holds the VG; present its "
-                        f"LUNs, or if it was removed on purpose, remove {cache_path}"),)
-    if state == m.INCONSISTENT:
-        return (a(None, "do not activate: the VG's on-disk copies disagree or one is corrupt; let the "
-                        "writing node finish, then check again"),
-                a(f"vgck --updatemetadata {name}", "repair from the node that sees all PVs, "
-                                                   "if the disagreement persists"))
-    errs = sorted({v.error for v in unseen if v.error})
-    return (a(None, "do not activate: the metadata could not be read"
-                    + (f" ({errs[0]})" if errs else "") + "; check the paths (multipath -ll, dmesg)"),)
+    return (m.Action(None, f"PV(s) {', '.join(uuids)} hold an outdated copy of the VG, which LVM ignores; "
+                           f"on the node that owns the VG, clean them up: vgck --updatemetadata {name}"),)
+
+
+def divergent_actions(groups) -> Actions:
+    """Advice for a VG that is inconsistent because one PV uuid sits on
+    devices that disagree (reason divergent_duplicate): a stale snapshot or
+    replica presented beside or instead of the real LUN.  Waiting does not
+    clear it and no LVM repair is right while LVM may pick either device.
+    `groups`: (PV uuid, device paths) for each such PV."""
+    where = "; ".join(f"PV {uuid} on {', '.join(paths)}" for uuid, paths in groups)
+    return (m.Action(None, f"do not activate: one PV uuid on devices holding different metadata ({where}); "
+                           f"LVM would use one of them by its own rules. Find out which LUN is the real "
+                           f"one, stop presenting the stale copy to this node (or reject it with an "
+                           f"lvm.conf filter), then check again"),)

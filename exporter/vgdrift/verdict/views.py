@@ -3,7 +3,7 @@ this node (the device chosen among duplicates, its committed copy, or why
 it could not be seen).  Between reading and comparing; no device I/O (sysfs
 only, through locate.Siblings)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import model as m
@@ -26,6 +26,15 @@ class PVView:
     copy_error: Optional[str] = None     # header or text unusable
     error: Optional[str] = None          # why missing/unreadable/corrupt
     reason: Optional[str] = None
+    # The committed copy's (checksum, size) from its metadata-area header:
+    # LVM writes one text to every PV of a commit, so on-disk copies are
+    # compared by this (every byte, the VG name included), not parsed.
+    text_key: Optional[tuple] = None
+    # Other devices carrying this PV uuid whose label, metadata-area header
+    # or copy differ from `device`'s (a stale snapshot or replica beside the
+    # real LUN): one view each, with `differs` saying how.
+    divergent: Tuple["PVView", ...] = ()
+    differs: Optional[str] = None
 
 
 def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
@@ -38,7 +47,9 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
             by_uuid.setdefault(head.pv_uuid, []).append(head)
     by_path = {h.path: h for h in out.heads.values()}
     denied = [h for h in out.heads.values() if h.reason == m.REASON_PERMISSION]
-    allowed = {p for p in locate.expand_globs(patterns)} if patterns else None
+    # Siblings are shown only among the devices --devices matched (as the
+    # worker saw them); without --devices every path is fair.
+    allowed = set(out.candidates or ()) if patterns else None
     views = {}
     for uuid in set(hints) | set(by_uuid):
         heads = by_uuid.get(uuid, [])
@@ -47,18 +58,29 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
         if labelled:
             order = locate.preferred([h.path for h in labelled], hint)
             chosen = next(h for h in labelled if h.path == order[0])
-            dups = [p for p in order[1:]]
-            for sib in siblings.of(chosen.path):
+            sibs = siblings.of(chosen.path)
+            dups, divergent = [], []
+            for path in order[1:]:
+                # Paths that sysfs proves to be the same disk hold the same
+                # bytes; any other device must show the same label, header
+                # and copy to be a harmless duplicate.
+                head = next(h for h in labelled if h.path == path)
+                how = None if path in sibs else _difference(chosen, head)
+                if how is None:
+                    dups.append(path)
+                else:
+                    divergent.append(replace(_found_view(uuid, head, (), out), differs=how))
+            for sib in sibs:
                 if sib not in dups and sib != chosen.path and (allowed is None or sib in allowed):
                     dups.append(sib)
-            views[uuid] = _found_view(uuid, chosen, tuple(dups), out)
+            views[uuid] = replace(_found_view(uuid, chosen, tuple(dups), out), divergent=tuple(divergent))
             continue
         if heads:   # only labels that failed their checksum claim this uuid
             h = heads[0]
             views[uuid] = PVView(uuid, m.PV_CORRUPT, h.path, error=h.error, reason=m.REASON_CORRUPT)
             continue
         at_hint = by_path.get(hint) if hint else None
-        if at_hint is not None and at_hint.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
+        if at_hint is not None and at_hint.reason in _READ_FAILED:
             views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, error=at_hint.error, reason=at_hint.reason)
         elif not out.complete:
             why = out.error or "the scan did not finish in time"
@@ -68,8 +90,7 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
             # Not found, but some devices could not even be opened: the PV
             # may well be on one of them.
             views[uuid] = PVView(uuid, m.PV_UNREADABLE, hint, reason=m.REASON_PERMISSION,
-                                 error=f"PV {uuid} not found; {len(denied)} device(s) could not be "
-                                       f"opened: {denied[0].error}")
+                                 error=_denied_message(uuid, denied))
         else:
             views[uuid] = PVView(uuid, m.PV_MISSING, None,
                                  error=f"no device{' matching ' + ', '.join(patterns) if patterns else ''} "
@@ -77,14 +98,46 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
     return views
 
 
+# Reads that failed (an exception in the reader is reason internal): the
+# device is unreadable, whatever it holds.
+_READ_FAILED = (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION, m.REASON_INTERNAL)
+
+
+def _denied_message(uuid: str, denied: List[HeadObs]) -> str:
+    """Which devices could not be opened: any of them may hold the PV, so
+    all are named (not one that may be another PV's)."""
+    paths = sorted(h.path for h in denied)
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return (f"PV {uuid} not found; cannot open {shown}: Permission denied (reading devices needs "
+            f"root, or the capability CAP_DAC_READ_SEARCH)")
+
+
+def _difference(chosen: HeadObs, other: HeadObs) -> Optional[str]:
+    """How another device carrying the same PV uuid differs from the chosen
+    one, or None when it shows the very same label and metadata-area header
+    (then it holds the same copy too: the header names its checksum)."""
+    if chosen.reason in _READ_FAILED:
+        return None        # the chosen device's own failure decides the VG
+    if other.reason in _READ_FAILED:
+        return "it could not be read, so it cannot be shown to hold the same metadata"
+    a, b = chosen.label, other.label
+    if a is not None and b is not None and a.device_size != b.device_size:
+        return f"its label gives another device size ({b.device_size} bytes, not {a.device_size})"
+    if a != b:
+        return "its label differs"
+    if chosen.mda != other.mda or chosen.reason != other.reason:
+        return "its metadata-area header differs"
+    return None
+
+
 def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Outcome) -> PVView:
-    if head.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
+    if head.reason in _READ_FAILED:
         return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=head.error, reason=head.reason)
     mda = head.mda
     view = PVView(uuid, FOUND, head.path, dups,
                   no_mda=mda is None and head.error is None or (mda is not None and mda.ignored),
                   orphan=mda is not None and not mda.ignored and mda.committed is None,
-                  copy_error=head.error or head.damaged)
+                  copy_error=head.error or head.damaged, text_key=head.text_key)
     key = head.text_key
     if key is None or head.error:
         return view
@@ -95,7 +148,7 @@ def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Out
             # Another PV holds the same committed copy intact: this one's is torn.
             return PVView(**{**view.__dict__, "copy": text.vg, "copy_error": failed.error})
         return PVView(**{**view.__dict__, "copy": text.vg})
-    if text is not None and text.reason in (m.REASON_TIMEOUT, m.REASON_IO, m.REASON_PERMISSION):
+    if text is not None and text.reason in _READ_FAILED:
         return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=text.error, reason=text.reason)
     if text is not None:
         return PVView(**{**view.__dict__, "copy_error": text.error})

@@ -1,0 +1,125 @@
+"""Reading one PV: the retry rule, and an unexpected error while reading one
+device staying that device's observation (reason internal) instead of
+ending the whole worker."""
+
+import gzip
+import os
+import shutil
+
+import pytest
+
+from vgdrift import model as m
+from vgdrift.disk import ondisk, pvread
+from vgdrift.scan import Scanner, ScanOptions
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+def unpack(case, dest):
+    path = dest / f"{case}.img"
+    with gzip.open(os.path.join(FIXTURES, case, "pv0.img.gz")) as f:
+        path.write_bytes(f.read())
+    return path
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    slept = []
+    monkeypatch.setattr(pvread.time, "sleep", slept.append)
+    return slept
+
+
+def test_retrying_retries_only_the_given_errors_then_raises_the_last(no_sleep):
+    calls, between = [], []
+
+    def torn():
+        calls.append(1)
+        raise ondisk.TextChecksumError("d", 0, 1, len(calls))
+    with pytest.raises(ondisk.TextChecksumError) as e:
+        pvread.retrying(torn, ondisk.RETRYABLE, between.append)
+    assert len(calls) == len(pvread.RETRY_DELAYS) + 1 and e.value.got == len(calls)
+    assert no_sleep == list(pvread.RETRY_DELAYS) and len(between) == len(pvread.RETRY_DELAYS)
+
+    def corrupt():
+        calls.append(1)
+        raise ondisk.MdaHeaderError("d", 0, 1, 2)      # not a torn read: no retry
+    calls.clear()
+    with pytest.raises(ondisk.MdaHeaderError):
+        pvread.retrying(corrupt, ondisk.RETRYABLE)
+    assert len(calls) == 1
+
+    answers = iter([ondisk.LabelChecksumError("d", 0, 1, 2), "ok"])
+
+    def second_time():
+        a = next(answers)
+        if isinstance(a, Exception):
+            raise a
+        return a
+    assert pvread.retrying(second_time, ondisk.RETRYABLE) == "ok"
+
+
+def _head(path):
+    return pvread.read_head(str(path), ("t", str(path)), pvread.HEAD_READ, None, lambda dev: None, 0.0)
+
+
+def test_an_exception_reading_a_label_is_that_device_internal_error(tmp_path, monkeypatch):
+    img = unpack("simple", tmp_path)
+
+    def bug(*args):
+        raise ValueError("boom")
+    monkeypatch.setattr(ondisk, "find_label", bug)
+    head = _head(img)
+    assert head.reason == m.REASON_INTERNAL and head.label is None
+    assert head.error == f"{img}: internal error: ValueError: boom"
+
+
+def test_an_exception_after_the_label_keeps_the_pv(tmp_path, monkeypatch):
+    img = unpack("simple", tmp_path)
+
+    def bug(*args):
+        raise OverflowError("huge")
+    monkeypatch.setattr(ondisk, "parse_mda_header", bug)
+    head = _head(img)
+    assert head.reason == m.REASON_INTERNAL and head.pv_uuid is not None and "OverflowError: huge" in head.error
+
+
+def test_an_exception_parsing_a_text_is_that_copy_internal_error(tmp_path, monkeypatch):
+    img = unpack("simple", tmp_path)
+    head = _head(img)
+    assert head.reason is None and head.text_key is not None
+
+    def bug(*args):
+        raise ValueError("Exceeds the limit (4300 digits)")
+    monkeypatch.setattr(pvread, "parse_vg", bug)
+    head2, text = pvread.read_text(head, lambda dev: None, 0.0)
+    assert text.vg is None and text.reason == m.REASON_INTERNAL and text.key == head.text_key
+    assert "ValueError: Exceeds the limit" in text.error and str(img) in text.error
+
+
+def test_one_device_failing_unexpectedly_leaves_other_vgs_alone(tmp_path, monkeypatch):
+    """In the worker, a bug while reading one device makes that PV
+    unreadable (reason internal), the other VG is read as usual, and the
+    answer as a whole is unknown (exit 3)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(os.path.join(FIXTURES, "simple", "cache_a", "vg0"), cache / "vg0")
+    odd = os.listdir(os.path.join(FIXTURES, "oddnames", "cache_a"))[0]
+    shutil.copy(os.path.join(FIXTURES, "oddnames", "cache_a", odd), cache / odd)
+    bad = unpack("simple", tmp_path)
+    unpack("oddnames", tmp_path)
+    real = pvread.parse_vg
+
+    def parse_vg(text, source):
+        if source.startswith(str(bad)):
+            raise ValueError("boom")
+        return real(text, source)
+    monkeypatch.setattr(pvread, "parse_vg", parse_vg)   # the forked worker inherits it
+    result = Scanner(ScanOptions(cache_dirs=(str(cache),), device_globs=(str(tmp_path / "*.img"),)),
+                     isolation="fork").scan()
+    states = {vg.name: vg for vg in result.vgs}
+    assert states[odd].state == m.IN_SYNC
+    vg0 = states["vg0"]
+    assert vg0.state == m.UNREADABLE and vg0.pvs[0].state == m.PV_UNREADABLE
+    assert "internal error: ValueError: boom" in vg0.pvs[0].error
+    assert result.exit_code == 3
+    assert [e.reason for e in result.errors] == [m.REASON_INTERNAL] and str(bad) in result.errors[0].where

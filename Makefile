@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := lvm2 prometheus prometheus-alertmanager fuse3 libfuse2 openssl util-linux jq
+APT_PACKAGES := lvm2 prometheus prometheus-alertmanager fuse3 libfuse2 openssl util-linux jq pacemaker pacemaker-cli-utils corosync resource-agents libxml2-utils iproute2
 DEMO_DIR ?= build/demo
 
 .PHONY: run check-demo test system venv bench clean

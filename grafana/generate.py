@@ -36,7 +36,7 @@ UNKNOWN_STATES = tuple(s.value for s in model.VGState if model.STATE_EXIT[s] == 
 # state has one.
 STATE_COLORS = {"in_sync": "green", "drift": "yellow", "cache_ahead": "orange",
                 "conflict": "red", "uuid_mismatch": "red", "partial": "red",
-                "missing": "dark-red", "inconsistent": "red",
+                "blocked": "dark-orange", "missing": "dark-red", "inconsistent": "red",
                 "unreadable": "purple", "unknown": "blue"}
 PV_STATE_COLORS = {"ok": "green", "missing": "red", "duplicate": "orange",
                    "outdated": "yellow", "unreadable": "purple", "corrupt": "dark-red"}
@@ -246,8 +246,8 @@ def panels():
              "before taking the VG over.", steps=("green", 1, "yellow")),
         stat("VGs unsafe for failover", (12, 4, 6, 3),
              [target(f'count(vgdrift_vg_state{{{VG}, state=~"{UNSAFE_RE}"}} == 1) or vector(0)')],
-             "Node/VG pairs in cache_ahead, conflict, uuid_mismatch, partial, "
-             "missing, inconsistent or unreadable.", steps=("green", 1, "red")),
+             "Node/VG pairs in " + ", ".join(UNSAFE_STATES[:-1]) + " or " + UNSAFE_STATES[-1] + ".",
+             steps=("green", 1, "red")),
         stat("Exporters down or failing", (18, 4, 6, 3),
              [target(f"count(max by (instance) ((up{{{NODE}}} == 0) "
                      f"or (vgdrift_last_scan_success{{{NODE}}} == 0) "
@@ -353,6 +353,38 @@ def panels():
         table("VG identity", (8, 66, 16, 7), f"vgdrift_vg_info{{{VG}}}",
               "UUID, the hosts that last wrote the cached and the on-disk "
               "metadata, and the VG's system ID."),
+    ]
+
+    # Readiness as each node's own LVM sees it (issue 8): would it see, own
+    # and activate each VG.
+    out.append(row("Node LVM: blockers, ownership, autoactivation", 73))
+    yes_no = value_mappings([(1, "yes", "orange"), (0, "no", "green")])
+    out += [
+        timeseries("Blockers per node and VG", (0, 74, 12, 8),
+                   [target(f"vgdrift_vg_blocked{{{VG}}}", "{{instance}} {{vg}} {{reason}}")],
+                   "Why each node's LVM, as configured, would not activate the VG "
+                   "(state blocked), as blockers per reason (0: none): devices_file (a PV missing from the devices "
+                   "file in use: lvm lvmdevices --adddev on that node), filter "
+                   "(lvm.conf filter rejects a PV's device), system_id (another "
+                   "host's VG, and the node has no system ID), exported (vgimport "
+                   "first).", step=True, decimals=0),
+        table("VG ownership (system ID)", (12, 74, 12, 8),
+              f"vgdrift_vg_owned{{{VG}}}\n"
+              f"* on (job, instance, vg) group_left (system_id) vgdrift_vg_info{{{VG}}}",
+              "1 when the VG's LVM system ID is the node's own. A VG with "
+              "another host's system ID is read with vgcfgbackup --foreign and "
+              "taken over by the cluster (LVM-activate system_id mode)."),
+        stat("Would the node autoactivate the VG at boot", (0, 82, 12, 6),
+             [target(f"vgdrift_vg_autoactivation{{{VG}}}", "{{instance}} {{vg}}", instant=True)],
+             "The node's LVM would activate the VG by itself at boot; for a "
+             "shared VG that is two active nodes after a reboot. "
+             "LVMVGAutoactivationEnabled fires after 30m; fix on the owner: "
+             "vgchange --setautoactivation n VG.",
+             yes_no, ("green", 1, "orange"), text_mode="value_and_name"),
+        table("Node LVM configuration", (12, 82, 12, 6),
+              f"vgdrift_node_lvm_info{{{NODE}}}",
+              "Whether each node's LVM uses a devices file, where its system "
+              "ID comes from and what it is (unknown: vgdrift cannot tell)."),
     ]
     for i, p in enumerate(out, start=1):
         p["id"] = i

@@ -19,6 +19,13 @@ if TESTS_DIR not in sys.path:
 
 LAB_FIXTURES = {"lab", "requires_root_lab", "requires_fuse"}
 
+# vgdrift reads this node's LVM configuration ($LVM_SYSTEM_DIR, else
+# /etc/lvm): tests, and the checks they run as subprocesses, read a fixed
+# one instead of the test machine's (fixtures/node/tests/lvm.conf says
+# what it holds).  Tests about the configuration pass --lvm-system-dir.
+TEST_LVM_SYSTEM_DIR = os.path.join(TESTS_DIR, "fixtures", "node", "tests")
+os.environ["LVM_SYSTEM_DIR"] = TEST_LVM_SYSTEM_DIR
+
 
 def lab_problem():
     """Why the lab cannot run here, or None."""

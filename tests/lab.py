@@ -74,11 +74,14 @@ def device_filter(devices) -> str:
     return "[ " + ", ".join([f'"a|^{d}$|"' for d in devices] + ['"r|.*|"']) + " ]"
 
 
-def lvm_conf(devices, backup_dir, archive_dir, locking_dir, written_by: str, archive: bool = True) -> str:
+def lvm_conf(devices, backup_dir, archive_dir, locking_dir, written_by: str, archive: bool = True,
+             autoactivation: bool = False) -> str:
     """A node's lvm.conf: only `devices`, no hints, no devices file, no udev,
     its own backup, archive and locking dirs, nothing that needs
-    device-mapper or daemons."""
+    device-mapper or daemons.  Like an HA node, it autoactivates nothing
+    (auto_activation_volume_list = [ ]) unless `autoactivation`."""
     flt = device_filter(devices)
+    auto = "" if autoactivation else "    auto_activation_volume_list = [ ]\n"
     return f"""\
 # Written by {written_by}.
 devices {{
@@ -104,7 +107,7 @@ activation {{
     monitoring = 0
     udev_sync = 0
     udev_rules = 0
-}}
+{auto}}}
 """
 
 
@@ -134,6 +137,7 @@ class Node:
         self.backup_dir = self.dir / "backup"
         self.archive_dir = self.dir / "archive"
         self.locking_dir = self.dir / "lock"
+        self.autoactivation = False       # see allow_autoactivation()
         for d in (self.system_dir, self.backup_dir, self.archive_dir, self.locking_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
@@ -155,7 +159,8 @@ class Node:
 
     def write_conf(self) -> None:
         conf = lvm_conf(self.devices, self.backup_dir, self.archive_dir, self.locking_dir,
-                        f"tests/lab.py for node {self.name}: only this node's loops")
+                        f"tests/lab.py for node {self.name}: only this node's loops",
+                        autoactivation=self.autoactivation)
         tmp = self.system_dir / "lvm.conf.tmp"
         tmp.write_text(conf)
         os.replace(tmp, self.system_dir / "lvm.conf")
@@ -646,3 +651,11 @@ def would_autoactivate(node: Node, vg: str) -> List[str]:
         if "Activating logical volume" in line:
             out.append(line.split("Activating logical volume", 1)[1].strip().split()[0].rstrip("."))
     return out
+
+
+def allow_autoactivation(node: Node) -> None:
+    """Leave activation/auto_activation_volume_list unset in ``node``'s
+    lvm.conf (LVM's default: every VG is autoactivated), which the lab's
+    nodes, like HA nodes, do not (lvmlocal.conf cannot unset a key)."""
+    node.autoactivation = True
+    node.write_conf()

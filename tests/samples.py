@@ -33,9 +33,16 @@ def vg_report(state: str, name: str = "", duration: float = 0.004) -> model.VGRe
                                seqno=None if s in (model.PV_MISSING, model.PV_UNREADABLE) else
                                seqno - 1 if s == model.PV_OUTDATED else seqno)
                 for i, s in enumerate(pv_states))
+    # Readiness: the blocked VG's first PV is missing from the devices file;
+    # a drifted VG would be autoactivated; the conflict's VG is nodea's.
+    blockers = (model.Blocker(str(model.BlockReason.DEVICES_FILE), pvs[0].uuid, pvs[0].device,
+                              "not listed in the devices file"),) if state == model.BLOCKED else ()
+    owner = None if disk is None else model.Owner(disk.system_id, "nodeb", disk.system_id == "nodeb")
     return model.VGReport(name=name, uuid="UUID-" + name, state=state, cache=cache, disk=disk,
-                          pvs=pvs, reason=None if state == model.IN_SYNC else "synthetic",
-                          duration_seconds=duration)
+                          pvs=pvs, reason=None if state == model.IN_SYNC else
+                          str(model.BlockReason.DEVICES_FILE) if state == model.BLOCKED else "synthetic",
+                          duration_seconds=duration, blockers=blockers, owner=owner,
+                          autoactivation=None if disk is None else state == model.DRIFT)
 
 
 def all_states_result(**overrides) -> model.CheckResult:
@@ -45,6 +52,7 @@ def all_states_result(**overrides) -> model.CheckResult:
         errors=(model.ErrorItem(model.REASON_IO, "/dev/sdz", "read failed: EIO"),
                 model.ErrorItem(model.REASON_TIMEOUT, "/dev/sdy", "no answer in 10s"),
                 model.ErrorItem(model.REASON_IO, "/dev/sdx", "read failed: EIO")),
-        reads=36, read_bytes=36 * 4096)
+        reads=36, read_bytes=36 * 4096,
+        lvm=model.NodeLVMInfo("/etc/lvm", True, "/etc/lvm/devices/system.devices", "lvmlocal", "nodeb"))
     fields.update(overrides)
     return model.CheckResult(**fields)

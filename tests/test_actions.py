@@ -14,7 +14,8 @@ from test_changes import LOCKED, PV0, PV1, VGID, lvm_text
 from vgdrift import model as m
 from vgdrift.model import FOUND
 from vgdrift.textmeta import parse_vg
-from vgdrift.verdict.actions import BRANCHES, actions, saved_dir, saved_path
+from vgdrift.verdict.actions import BRANCHES, actions, readiness_notes, saved_dir, saved_path
+from vgdrift.verdict.readiness import Blocker, Note, Readiness, adddev_command
 from vgdrift.verdict.views import PVView
 
 DEFAULT = "/etc/lvm/backup/vg0"
@@ -48,6 +49,7 @@ SCENES = {
     m.VGState.CONFLICT: meta(seqno=4, lv_extents=2),
     m.VGState.UUID_MISMATCH: meta(seqno=1, vgid=OTHER_ID),
     m.VGState.PARTIAL: meta(seqno=4),
+    m.VGState.BLOCKED: meta(seqno=6),
     m.VGState.MISSING: None,
     m.VGState.INCONSISTENT: meta(seqno=5),
     m.VGState.UNREADABLE: None,
@@ -120,13 +122,72 @@ def test_a_cache_file_not_named_after_its_vg_is_removed_after_the_refresh():
     assert c == ["vgcfgbackup vg0", "rm -f -- /etc/lvm/backup/vg0.copy"]
 
 
-def test_new_pv_is_added_to_the_devices_file_only_where_there_is_one():
+def test_a_new_pv_gets_no_devices_file_command_without_a_blocker():
+    # Whether a devices file is in use is readiness's to say (a blocker);
+    # drift alone never adds to one: with no file, that creates one
+    # listing that device alone, hiding every other PV.
     disk = meta(seqno=5)
     chg = (m.Change("pv_added", "x", id=PV1, name="/dev/loop8"),)
-    c = cmds(actions(m.DRIFT, CACHED, DEFAULT, disk, views(disk), chg))
-    assert c[1:] == ["vgcfgbackup vg0"]
-    assert c[0].startswith("if lvmconfig --typeconfig full devices/use_devicesfile | grep -qx ")
-    assert c[0].endswith("then lvmdevices --adddev /dev/sdc; fi")
+    assert cmds(actions(m.DRIFT, CACHED, DEFAULT, disk, views(disk), chg)) == ["vgcfgbackup vg0"]
+
+
+# ------------------------------------------------------------------ readiness
+
+def ready(*blockers, this_node=None, system_id="", warnings=()):
+    return Readiness(tuple(blockers), m.Owner(system_id, None if this_node is None else "me", this_node),
+                     None, tuple(warnings))
+
+
+def adddev(pv, dev):
+    return Blocker(m.BlockReason.DEVICES_FILE, pv, dev, f"PV {pv} not listed", adddev_command(dev))
+
+
+def test_blocked_runs_the_devices_file_fix_before_the_refresh():
+    disk = meta(seqno=5)
+    got = actions(m.BLOCKED, CACHED, DEFAULT, disk, views(disk), (),
+                  ready=ready(adddev(PV1, "/dev/my disk")))
+    assert cmds(got) == ["lvm lvmdevices --adddev '/dev/my disk'", "vgcfgbackup vg0"]
+    assert got[0].reason == f"PV {PV1} not listed"
+
+
+def test_blocked_in_sync_vg_gets_only_the_fix():
+    got = actions(m.BLOCKED, CACHED, DEFAULT, CACHED, views(CACHED), (),
+                  ready=ready(adddev(PV1, "/dev/sdc")))
+    assert cmds(got) == ["lvm lvmdevices --adddev /dev/sdc"]
+
+
+@pytest.mark.parametrize("reason", [m.BlockReason.FILTER, m.BlockReason.SYSTEM_ID, m.BlockReason.EXPORTED])
+def test_blockers_without_a_command_are_advice_first(reason):
+    disk = meta(seqno=5)
+    b = Blocker(reason, None, None, "why")
+    got = actions(m.BLOCKED, CACHED, DEFAULT, disk, views(disk), (), ready=ready(b))
+    assert got[0] == m.Action(None, "do not activate: why")
+    assert cmds(got) == ["vgcfgbackup vg0"]
+
+
+@pytest.mark.parametrize("this_node,foreign", [(True, False), (False, True), (None, True)])
+def test_foreign_only_for_a_vg_this_node_does_not_own(this_node, foreign):
+    disk = meta(seqno=5, system_id="hosta", vg_access=('["RESIZEABLE", "READ"]', '["WRITE_LOCKED"]'),
+                lvs=(("lv1", "hwNBwF-er2X-55Xd-5BoV-wPEE-I3bP-ngarkY", LOCKED),))
+    got = actions(m.DRIFT, CACHED, DEFAULT, disk, views(disk), (),
+                  ready=ready(this_node=this_node, system_id="hosta"))
+    assert cmds(got) == ["vgcfgbackup --foreign vg0" if foreign else "vgcfgbackup vg0"]
+
+
+def test_refresh_into_the_configured_backup_dir_is_plain():
+    disk = meta(seqno=5)
+    path = "/srv/lvm/backup/vg0"
+    assert cmds(actions(m.DRIFT, CACHED, path, disk, views(disk), (), backup_dir="/srv/lvm/backup")) \
+        == ["vgcfgbackup vg0"]
+    assert cmds(actions(m.DRIFT, CACHED, DEFAULT, disk, views(disk), (), backup_dir="/srv/lvm/backup")) \
+        == ["vgcfgbackup -f /etc/lvm/backup/vg0 vg0"]
+
+
+def test_readiness_warnings_are_advice_never_commands():
+    n = Note("VG vg0: this node's LVM would activate it by itself at boot; run on the node that owns it",
+             "vgchange --setautoactivation n vg0")
+    (a,) = readiness_notes(ready(warnings=(n,)))
+    assert a.command is None and a.reason.endswith(": vgchange --setautoactivation n vg0")
 
 
 # ---------------------------------------------------------- newer copies kept

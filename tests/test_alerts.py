@@ -36,13 +36,14 @@ REQUIRED = {
     "LVMVGMetadataDriftPersistent": "critical",
     "LVMVGFailoverUnsafe": "critical",
     "LVMVGStateUnknown": "warning",
+    "LVMVGAutoactivationEnabled": "warning",
     "LVMDriftScanFailing": "warning",
     "LVMDriftExporterDown": "critical",
     "LVMDriftScanSlow": "warning",
 }
 # Alerts about one VG: their labels carry vg and their description names it.
 VG_ALERTS = {"LVMVGMetadataDrift", "LVMVGMetadataDriftPersistent",
-             "LVMVGFailoverUnsafe", "LVMVGStateUnknown"}
+             "LVMVGFailoverUnsafe", "LVMVGStateUnknown", "LVMVGAutoactivationEnabled"}
 
 JOB_SELECTOR = 'job="vgdrift"'
 

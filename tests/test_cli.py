@@ -164,3 +164,86 @@ def test_with_vg_other_broken_cache_files_are_warnings(tmp_path):
     (tmp_path / "vg0").write_text("vg0 { garbage")
     r = run_cli("check", "--cache-dir", str(tmp_path), "--devices", str(images / "*.img"), "--vg", "vg0")
     assert r.returncode == 3 and f"{tmp_path}/vg0: " in r.stderr
+
+
+# ------------------------------------------------------------ --lvm-system-dir
+
+def _simple(tmp_path):
+    """The simple fixture: a cache dir holding vg0, and its one PV image."""
+    cache = tmp_path / "etc" / "cache"
+    cache.mkdir(parents=True)
+    shutil.copy(os.path.join(FIXTURES, "simple", "cache_a", "vg0"), cache / "vg0")
+    with gzip.open(os.path.join(FIXTURES, "simple", "pv0.img.gz")) as f:
+        (tmp_path / "pv0.img").write_bytes(f.read())
+    return tmp_path / "etc", tmp_path / "pv0.img"
+
+
+def _pvid(cache_file):
+    from vgdrift.textmeta import parse_vg
+    return parse_vg(open(cache_file, "rb").read(), "c").pvs[0].id.replace("-", "")
+
+
+def test_unparseable_lvm_conf_is_exit_3_naming_file_and_line(tmp_path):
+    etc, img = _simple(tmp_path)
+    (etc / "lvm.conf").write_text("devices {\n    filter = [ \"a|.*|\" \n}\n")
+    r = run_cli("check", "--lvm-system-dir", str(etc), "--cache-dir", str(etc / "cache"),
+                "--devices", str(img), "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 3 == doc["exit_code"]
+    (e,) = doc["errors"]
+    assert e["reason"] == "config" and e["message"].startswith(f"{etc}/lvm.conf:3: ")
+    assert r.stderr.strip().splitlines() == [f"vgdrift: {e['message']}"]
+
+
+def test_cache_dir_defaults_to_the_configured_backup_dir_and_devices_file_blocks(tmp_path):
+    etc, img = _simple(tmp_path)
+    (etc / "lvm.conf").write_text(f'devices {{ use_devicesfile = 1 }}\nbackup {{ backup_dir = "{etc}/cache" }}\n'
+                                  'activation { auto_activation_volume_list = [ ] }\n')
+    (etc / "devices").mkdir()
+    (etc / "devices" / "system.devices").write_text("VERSION=1.1.1\n")
+    r = run_cli("check", "--lvm-system-dir", str(etc), "--devices", str(img), "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 2 == doc["exit_code"], r.stderr
+    (vg,) = doc["vgs"]
+    assert vg["cache"]["path"] == f"{etc}/cache/vg0"
+    assert (vg["state"], vg["reason"]) == ("blocked", "devices_file")
+    assert [b["device"] for b in vg["blockers"]] == [str(img)]
+    assert vg["actions"][0]["command"] == f"lvm lvmdevices --adddev {img}"
+    assert doc["lvm"] == {"system_dir": str(etc), "use_devicesfile": True,
+                          "devices_file": f"{etc}/devices/system.devices",
+                          "system_id_source": "none", "local_system_id": ""}
+    # Listed: in sync.
+    (etc / "devices" / "system.devices").write_text(
+        f"VERSION=1.1.1\nIDTYPE=devname IDNAME={img} DEVNAME={img} PVID={_pvid(etc / 'cache' / 'vg0')}\n")
+    r = run_cli("check", "--lvm-system-dir", str(etc), "--devices", str(img), "--format", "json")
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["vgs"][0]["state"] == "in_sync" and doc["vgs"][0]["blockers"] == []
+    assert doc["vgs"][0]["autoactivation"] is False and r.stderr == ""
+
+
+def test_autoactivation_is_a_warning_with_advice(tmp_path):
+    etc, img = _simple(tmp_path)
+    (etc / "lvm.conf").write_text("devices { use_devicesfile = 0 }\n")
+    r = run_cli("check", "--lvm-system-dir", str(etc), "--cache-dir", str(etc / "cache"),
+                "--devices", str(img), "--format", "json")
+    doc = json.loads(r.stdout)
+    (vg,) = doc["vgs"]
+    assert r.returncode == 0 and vg["state"] == "in_sync" and vg["autoactivation"] is True
+    assert [a["command"] for a in vg["actions"]] == [None]
+    assert vg["actions"][0]["reason"].endswith("vgchange --setautoactivation n vg0")
+    assert [w["vg"] for w in doc["warnings"]] == ["vg0"]
+    assert r.stderr.startswith("vgdrift: warning: VG vg0: this node's LVM would activate it")
+
+
+def test_devices_file_that_cannot_be_read_is_unknown_not_in_sync(tmp_path):
+    etc, img = _simple(tmp_path)
+    (etc / "lvm.conf").write_text('devices { use_devicesfile = 1 }\nactivation { auto_activation_volume_list = [ ] }\n')
+    (etc / "devices" / "system.devices").mkdir(parents=True)      # not a file
+    r = run_cli("check", "--lvm-system-dir", str(etc), "--cache-dir", str(etc / "cache"),
+                "--devices", str(img), "--format", "json")
+    doc = json.loads(r.stdout)
+    (vg,) = doc["vgs"]
+    assert r.returncode == 3 == doc["exit_code"]
+    assert (vg["state"], vg["reason"]) == ("unknown", "readiness")
+    assert vg["actions"][0]["command"] is None and "cannot tell" in vg["actions"][0]["reason"]
+    assert any("is a directory" in w["message"] for w in doc["warnings"])

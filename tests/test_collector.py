@@ -1,9 +1,9 @@
+import gzip
 import os
 import shutil
-import gzip
 import stat
-import zlib
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from samples import STARTED, T0, all_states_result, vg_report
 from vgdrift import model
-from vgdrift.serve.collector import (SCAN_DURATION_BUCKETS, ScanStats, TextfileError, VgdriftCollector,
-                               render_textfile, write_textfile)
+from vgdrift.serve.collector import (
+    SCAN_DURATION_BUCKETS,
+    ScanStats,
+    TextfileError,
+    VgdriftCollector,
+    render_textfile,
+    write_textfile,
+)
 from vgdrift.serve.main import build_exposition
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics.prom"
@@ -162,6 +168,12 @@ def test_promtool_accepts_the_golden_file():
     promtool_check(GOLDEN.read_bytes())
 
 
+def vg_part(body):
+    """The exposition without the per-request process_* families."""
+    live = (b"process_", b"# HELP process", b"# TYPE process")
+    return [line for line in body.splitlines() if not line.startswith(live)]
+
+
 def test_promtool_accepts_the_serve_exposition_in_both_formats_and_gzip():
     stats = ScanStats()
     stats.record(all_states_result())
@@ -177,7 +189,6 @@ def test_promtool_accepts_the_serve_exposition_in_both_formats_and_gzip():
         unzipped = gzip.decompress(body)
         # One gzip member (not two glued together): some clients read only the first.
         assert zlib.decompressobj(31).decompress(body) == unzipped
-        vg_part = lambda b: [l for l in b.splitlines() if not l.startswith((b"process_", b"# HELP process", b"# TYPE process"))]
         assert vg_part(unzipped) == vg_part(plain)
 
 
@@ -227,3 +238,23 @@ def test_warm_renders_the_formats_scrapers_used():
     expo.warm()
     assert [(k[1].split(";")[0], k[2]) for k in expo._cache] == [("application/openmetrics-text", True)]
     assert all(k[0] == stats.generation for k in expo._cache)
+
+
+def test_readiness_metrics():
+    registry, _ = registry_for(all_states_result())
+    for reason in model.BLOCK_REASONS:            # every reason, for every VG
+        for s in model.VG_STATES:
+            expect = 1 if (s, reason) == (model.BLOCKED, model.BlockReason.DEVICES_FILE) else 0
+            assert value(registry, "vgdrift_vg_blocked", vg="vg_" + s, reason=str(reason)) == expect
+    assert value(registry, "vgdrift_vg_autoactivation", vg="vg_drift") == 1
+    assert value(registry, "vgdrift_vg_autoactivation", vg="vg_in_sync") == 0
+    assert value(registry, "vgdrift_vg_owned", vg="vg_conflict") == 0
+    # Unknown is absent, not 0 (no disk copy was read for a missing VG).
+    assert value(registry, "vgdrift_vg_autoactivation", vg="vg_missing") is None
+    assert value(registry, "vgdrift_vg_owned", vg="vg_missing") is None
+    assert value(registry, "vgdrift_node_lvm_info", use_devicesfile="1", system_id_source="lvmlocal",
+                 local_system_id="nodeb") == 1
+    unknown = model.NodeLVMInfo("/etc/lvm", None, None, "appmachineid", None)
+    registry, _ = registry_for(all_states_result(lvm=unknown))
+    assert value(registry, "vgdrift_node_lvm_info", use_devicesfile="unknown",
+                 system_id_source="appmachineid", local_system_id="unknown") == 1

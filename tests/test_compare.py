@@ -81,7 +81,8 @@ def test_new_pv_visible_is_drift_and_invisible_is_partial():
     disk = vg(seqno=6, pvs=(1, 2, 3))
     r = run([found(1, disk), found(2, disk), found(3, disk)])
     assert r.state == m.DRIFT and any(c.kind == "pv_added" for c in r.changes)
-    assert any("lvmdevices --adddev /dev/sdc" in (a.command or "") for a in r.actions)
+    # No devices-file command without a node whose LVM uses one (readiness).
+    assert not any("lvmdevices" in (a.command or "") for a in r.actions)
     r = run([found(1, disk), found(2, disk)])
     assert r.state == m.PARTIAL and [p.state for p in r.pvs] == ["ok", "ok", "missing"]
 
@@ -323,3 +324,90 @@ def test_build_views_splits_agreeing_and_divergent_duplicates():
     # A path that sysfs shows to be the same disk is never compared.
     v = _views([real, stale], copies, sibling_pairs=[("/dev/sda", "/dev/sdz")])[PV[1]]
     assert v.duplicates == ("/dev/sdz",) and v.divergent == ()
+
+
+# ------------------------------------------------------------ readiness (this node's LVM)
+
+def node(text="", local=None, devices_file=None, verdicts=None):
+    from vgdrift.node import filters, lvmconf
+    from vgdrift.node.systemid import LocalSystemID
+    from vgdrift.verdict.readiness import NodeContext
+    tree, _ = lvmconf.parse_config(text, "lvm.conf")
+    conf = lvmconf.build("/etc/lvm", [("lvm.conf", tree)],
+                         defaults=lambda keys: ({"devices/use_devicesfile": 0}, None))
+    devs = [f"/dev/sd{chr(96 + n)}" for n in PV]
+    if verdicts is None:
+        verdicts = filters.verdicts(devs, conf.global_filter, conf.filter, filters.AliasIndex({}))
+    return NodeContext(conf, local or LocalSystemID("none", ""), devices_file, None, verdicts)
+
+
+def devfile(*ns):
+    from vgdrift.node import devicesfile as dfm
+    text = "VERSION=1.1.1\n" + "".join(f"IDTYPE=devname IDNAME=/dev/sd{chr(96 + n)} DEVNAME=/dev/sd{chr(96 + n)} "
+                                       f"PVID={PV[n].replace('-', '')}\n" for n in ns)
+    return dfm.parse(text.encode(), "/etc/lvm/devices/system.devices")
+
+
+NO_AUTO = "activation { auto_activation_volume_list = [ ] }\n"
+USE_DF = "devices { use_devicesfile = 1 }\n"
+
+
+def test_drift_whose_new_pv_this_lvm_ignores_is_blocked_with_the_fix_first():
+    disk = vg(seqno=6, pvs=(1, 2, 3))
+    r = compare(CACHED, INFO, {v.uuid: v for v in (found(1, disk), found(2, disk), found(3, disk))},
+                node=node(USE_DF + NO_AUTO, devices_file=devfile(1, 2)))
+    assert r.state == m.BLOCKED and r.reason == "devices_file" and r.exit_code == 2
+    assert [(b.reason, b.pv, b.device) for b in r.blockers] == [("devices_file", PV[3], "/dev/sdc")]
+    assert any(c.kind == "pv_added" for c in r.changes)
+    assert [a.command for a in r.actions] == ["lvm lvmdevices --adddev /dev/sdc", "vgcfgbackup vg0"]
+
+
+def test_no_devices_file_in_use_no_adddev_ever():
+    disk = vg(seqno=6, pvs=(1, 2, 3))
+    views = {v.uuid: v for v in (found(1, disk), found(2, disk), found(3, disk))}
+    # use_devicesfile = 1 but no file: LVM uses the filters; adding a device
+    # would create a file that hides every other PV.
+    from vgdrift.node.devicesfile import DevicesFile
+    r = compare(CACHED, INFO, views, node=node(USE_DF + NO_AUTO, devices_file=DevicesFile("/x", False)))
+    assert r.state == m.DRIFT and r.blockers == ()
+    assert not any("lvmdevices" in (a.command or "") for a in r.actions)
+
+
+def test_blocked_comes_after_partial_and_conflict():
+    disk = vg(seqno=6, pvs=(1, 2, 3))
+    r = compare(CACHED, INFO, {v.uuid: v for v in (found(1, disk), found(2, disk))},
+                node=node(USE_DF + NO_AUTO, devices_file=devfile(1)))
+    assert r.state == m.PARTIAL and r.blockers      # the blockers are still reported
+    other = vg(seqno=5, lvs=((1, "data", 11),))
+    r = compare(CACHED, INFO, {v.uuid: v for v in (found(1, other), found(2, other))},
+                node=node(USE_DF + NO_AUTO, devices_file=devfile(1)))
+    assert r.state == m.CONFLICT
+
+
+def test_filter_rejecting_a_pv_blocks_an_in_sync_vg():
+    r = compare(CACHED, INFO, {v.uuid: v for v in (found(1), found(2))},
+                node=node('devices { filter = [ "r|^/dev/sdb$|" ] }\n' + NO_AUTO))
+    assert r.state == m.BLOCKED and r.reason == "filter"
+    assert [a.command for a in r.actions] == [None]
+
+
+def test_undecided_readiness_is_unknown_not_in_sync():
+    from vgdrift.node.systemid import LocalSystemID
+    owned = vg(extra='system_id = "hosta"')
+    cache_info = m.CacheInfo("/etc/lvm/backup/vg0", 5, owned.creation_time, "nodeb", "d")
+    r = compare(owned, cache_info, {v.uuid: v for v in (found(1, owned), found(2, owned))},
+                node=node(NO_AUTO, local=LocalSystemID("appmachineid", None)))
+    assert r.state == m.UNKNOWN and r.reason == "readiness" and r.exit_code == 3
+    assert r.owner == m.Owner("hosta", None, None) and r.notes
+    assert r.actions[0].command is None and "cannot tell" in r.actions[0].reason
+
+
+def test_autoactivation_is_a_warning_and_advice_not_a_state():
+    r = compare(CACHED, INFO, {v.uuid: v for v in (found(1), found(2))}, node=node())
+    assert r.state == m.IN_SYNC and r.autoactivation is True
+    assert r.owner == m.Owner("", "", False)
+    (a,) = r.actions
+    assert a.command is None and a.reason.endswith("vgchange --setautoactivation n vg0")
+    assert any("autoactivation" in n for n in r.notes)
+    r = compare(CACHED, INFO, {v.uuid: v for v in (found(1), found(2))}, node=node(NO_AUTO))
+    assert r.autoactivation is False and r.actions == () and r.notes == ()

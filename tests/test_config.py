@@ -181,3 +181,23 @@ def test_parse_duration_sums_units(counts):
     if not text:
         return
     assert parse_duration(text) == pytest.approx(expected)
+
+
+def test_lvm_system_dir_from_file_and_flag(tmp_path):
+    # Unset: the Scanner takes $LVM_SYSTEM_DIR, else /etc/lvm; the cache
+    # directory then defaults to that configuration's backup_dir.
+    assert ServeConfig().lvm_system_dir is None and ServeConfig().cache_dirs == ()
+    path = write(tmp_path, "lvm_system_dir: /srv/node-b/etc\n")
+    assert load_config(args(config_file=path)).lvm_system_dir == "/srv/node-b/etc"
+    assert load_config(args(config_file=path, lvm_system_dir="/x")).lvm_system_dir == "/x"
+    # "" is LVM's "no configuration files at all", not an error.
+    assert load_file(write(tmp_path, 'lvm_system_dir: ""\n')) == {"lvm_system_dir": ""}
+    with pytest.raises(ConfigError, match="lvm_system_dir"):
+        load_file(write(tmp_path, "lvm_system_dir: [a]\n"))
+
+
+def test_serve_scan_options_resolve_the_lvm_system_dir(monkeypatch):
+    from vgdrift.serve.main import scan_options
+    monkeypatch.setenv("LVM_SYSTEM_DIR", "/from/env")
+    assert scan_options(ServeConfig()).lvm_system_dir == "/from/env"
+    assert scan_options(ServeConfig(lvm_system_dir="/given")).lvm_system_dir == "/given"

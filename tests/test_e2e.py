@@ -204,7 +204,8 @@ def rules_copy(path):
         for rule in group["rules"]:
             if "alert" in rule and rule["alert"] not in KEEP_FOR:
                 rule["for"] = SHORT_FOR
-    exprs = lambda d: [r["expr"] for g in d["groups"] for r in g["rules"]]
+    def exprs(d):
+        return [r["expr"] for g in d["groups"] for r in g["rules"]]
     assert exprs(doc) == exprs(original)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -279,7 +280,7 @@ class Stack:
         for name, url, proc in (("alertmanager", self.am_url + "/-/ready", self.am),
                                 ("vgdrift serve", f"http://{self.instance}/metrics", self.serve),
                                 ("prometheus", self.prom_url + "/-/ready", self.prom)):
-            wait_for(f"{name} to answer {url}", lambda: http_get(url)[0] == 200, procs=[proc])
+            wait_for(f"{name} to answer {url}", lambda url=url: http_get(url)[0] == 200, procs=[proc])
         return self
 
     def _start(self, name, argv, env=None):
@@ -392,7 +393,7 @@ def test_drift_alert_fires_and_resolves_then_unsafe_fires(lab_vg, stack):
     nan = {}
     for q in queries:
         data = wait_for(f"data for dashboard query\n{q}",
-                        lambda: stack.query(q)["result"] or None, timeout=20,
+                        lambda q=q: stack.query(q)["result"] or None, timeout=20,
                         procs=stack.procs)
         values = [float(s["value"][1]) for s in data]
         if any(math.isnan(v) for v in values):

@@ -92,7 +92,8 @@ def test_system_id_change_is_one_change_and_foreign_refresh_clears_it(lab, tmp_p
     (ch,) = vg["changes"]          # not "every LV became read-only", nor a VG status change
     assert (ch["type"], ch["old"], ch["new"]) == ("system_id_changed", "", "hosta")
     path = lab.b.backup_path("vg0")
-    assert [a["command"] for a in vg["actions"]] == [f"vgcfgbackup --foreign -f {path} vg0"]
+    # B's cache is its LVM's backup_dir: no -f.
+    assert [a["command"] for a in vg["actions"]] == ["vgcfgbackup --foreign vg0"]
 
     # Why --foreign: plain vgcfgbackup cannot read a VG another host owns.
     before = path.read_bytes()
@@ -105,7 +106,7 @@ def test_system_id_change_is_one_change_and_foreign_refresh_clears_it(lab, tmp_p
     assert r.returncode == 0 and states(doc) == {"vg0": "in_sync"}
 
 
-def test_foreign_refresh_works_on_a_vg_this_node_owns(lab, tmp_path):
+def test_a_vg_this_node_owns_is_refreshed_without_foreign(lab, tmp_path):
     d0, d1 = lab.add_disk("d0"), lab.add_disk("d1")
     make_vg(lab, "vg0", [d0, d1])
     lab.b.vgcfgbackup("vg0")
@@ -119,7 +120,8 @@ def test_foreign_refresh_works_on_a_vg_this_node_owns(lab, tmp_path):
     vg = vg_of(doc, "vg0")
     assert r.returncode == 1 and change_types(vg) == ["lv_added", "system_id_changed"]
     (cmd,) = [a["command"] for a in vg["actions"]]
-    assert cmd.startswith("vgcfgbackup --foreign -f ")
+    # vgdrift knows B's system ID (its lvm.conf): the VG is B's own.
+    assert cmd == "vgcfgbackup vg0" and vg["owner"]["this_node"] is True
     run_actions(lab, tmp_path, vg)
     r, doc = run_check(lab)
     assert r.returncode == 0 and states(doc) == {"vg0": "in_sync"}
@@ -325,8 +327,8 @@ def test_drift_with_rename_and_new_pv_actions_in_order(lab, tmp_path):
     vg = vg_of(doc, "vg0")
     assert r.returncode == 1 and sorted(change_types(vg)) == ["pv_added", "vg_renamed"]
     ran = run_actions(lab, tmp_path, vg)
-    assert len(ran) == 3 and "lvmdevices --adddev" in ran[0]
-    # B uses no devices file: the conditional step did not create one.
+    assert len(ran) == 2 and not any("lvmdevices" in c for c in ran)
+    # B uses no devices file: no step created one.
     assert not (lab.b.system_dir / "devices" / "system.devices").exists()
 
     r, doc = run_check(lab)

@@ -28,7 +28,7 @@ EXPORTER = Path(__file__).resolve().parent.parent / "exporter"
 # The exit-code contract with failover scripts, restated rather than
 # imported: a change to it must break this test.
 STATE_EXIT = {"in_sync": 0, "drift": 1, "cache_ahead": 2, "conflict": 2, "uuid_mismatch": 2,
-              "partial": 2, "missing": 2, "inconsistent": 2, "unreadable": 2}
+              "partial": 2, "blocked": 2, "missing": 2, "inconsistent": 2, "unreadable": 2, "unknown": 3}
 
 
 # ------------------------------------------------------------------ helpers
@@ -41,8 +41,10 @@ def run_check(lab, *args, devices=None, timeout=60):
     """`vgdrift check --format json` as node B.  Returns (CompletedProcess,
     JSON document) after the checks every run must pass."""
     devices = lab.b.devices if devices is None else devices
+    # As node B: its cache, and its own LVM configuration as the judge of
+    # whether its LVM would see, own and activate each VG.
     cmd = [sys.executable, "-m", "vgdrift", "check", "--cache-dir", str(lab.b.backup_dir),
-           "--format", "json"]
+           "--lvm-system-dir", str(lab.b.system_dir), "--format", "json"]
     # Without --devices the CLI would scan every disk of the machine,
     # node A's loops included: with nothing attached on B, a glob that
     # matches nothing stands for "no candidates".
@@ -140,9 +142,10 @@ def commands(vg):
 
 
 def refresh(lab, vg):
-    """The refresh action for node B: its cache directory is not LVM's
-    default, so vgcfgbackup is told the file (-f)."""
-    return f"vgcfgbackup -f {lab.b.backup_path(vg)} {vg}"
+    """The refresh action for node B: its cache directory is backup_dir of
+    its own lvm.conf (run_check's --lvm-system-dir), where plain
+    vgcfgbackup writes."""
+    return f"vgcfgbackup {vg}"
 
 
 # --------------------------------------------------------- in_sync / drift
@@ -360,8 +363,8 @@ def test_new_pv_from_vgextend_drift_then_partial_when_hidden(lab):
     assert (ch["type"], ch["id"], ch["name"]) == ("pv_added", uuid_of(d1), d1.a)
     assert_pvs(vg, [(d0, d0.b, "ok", 3), (d1, d1.b, "ok", 3)])
     assert vg["pvs"][1]["hint"] is None                  # not in the cache
-    cmds = commands(vg)       # lvmdevices only where a devices file is in use
-    assert f"then lvmdevices --adddev {d1.b}; fi" in cmds[0] and cmds[1:] == [refresh(lab, "vg0")]
+    # No lvmdevices: B uses no devices file (tests/test_lab_readiness.py has one).
+    assert commands(vg) == [refresh(lab, "vg0")]
 
     lab.detach(d1, "b")
     r, doc = run_check(lab)

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from lab import (
+    allow_autoactivation,
     devices_file,
     lvm_systemid,
     lvmdevices,
@@ -244,6 +245,7 @@ def test_filter_verdicts_equal_what_lvm_sees(lab, case, accepted_extra):
 
 def test_system_id_ownership_and_takeover(lab):
     d1 = lab.add_disk("d1")
+    allow_autoactivation(lab.a)
     set_lvmlocal(lab.a, 'global {\n system_id_source = "lvmlocal"\n}\nlocal {\n system_id = "node_a"\n}\n')
     make_vg(lab, "vg1", [d1])
     vg = ondisk_vg(d1)
@@ -300,6 +302,7 @@ def test_autoactivation_equals_lvm(lab, local, a_cmds):
     # once device-mapper is in use (activate.c, _lv_activate), so this
     # ground truth cannot show it; test_readiness covers it.
     d1 = lab.add_disk("d1")
+    allow_autoactivation(lab.b)
     make_vg(lab, "vg1", [d1], lvs=("lv1", "lv2"))
     for cmd in a_cmds:
         lab.a.lvm(*cmd)

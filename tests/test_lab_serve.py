@@ -27,7 +27,7 @@ EXPORTER = Path(__file__).resolve().parent.parent / "exporter"
 
 # Restated rather than imported: a change to the exported label set must
 # break this test.
-VG_STATES = ("in_sync", "drift", "cache_ahead", "conflict", "uuid_mismatch", "partial",
+VG_STATES = ("in_sync", "drift", "cache_ahead", "conflict", "uuid_mismatch", "partial", "blocked",
              "missing", "inconsistent", "unreadable", "unknown")
 INTERVAL = 1.0          # --scan.interval of every exporter here
 TIMEOUT = 2.0           # --timeout
@@ -239,7 +239,8 @@ def device_fds(pids):
                 except OSError:
                     continue
                 if target.startswith("/dev/") and stat.S_ISBLK(os.stat(target).st_mode):
-                    flags = int(next(l.split()[1] for l in info.splitlines() if l.startswith("flags:")), 8)
+                    flags = int(next(line.split()[1] for line in info.splitlines()
+                                     if line.startswith("flags:")), 8)
                     out.append((target, flags))
             if fds:
                 break                       # threads share one fd table
@@ -572,7 +573,8 @@ def test_sighup_reload_changes_the_vg_set(lab, serve, tmp_path):
                       ("", {"vg0", "vg1", "vg2"})):
         write_config(config, lab, port, vgs)
         s.proc.send_signal(signal.SIGHUP)
-        m = s.wait_for(lambda m: m.vgs() == want, 3 * INTERVAL + 1, "VG set %s after SIGHUP" % sorted(want))
+        m = s.wait_for(lambda m, want=want: m.vgs() == want, 3 * INTERVAL + 1,
+                       "VG set %s after SIGHUP" % sorted(want))
         assert all(m.state(vg) == "in_sync" for vg in want), summary(m)
 
     # An invalid file is refused and the previous VG set stays.
@@ -615,7 +617,7 @@ def test_sighup_while_a_device_is_hung_adds_no_stuck_worker(lab, requires_fuse, 
     for vgs in ("vgs: {include: [vg0]}", "vgs: {include: [vg0, vg1]}"):
         write_config(config, lab, port, vgs)
         s.proc.send_signal(signal.SIGHUP)
-        s.wait_for(lambda m: m.vgs() == ({"vg0"} if "vg1" not in vgs else {"vg0", "vg1"}),
+        s.wait_for(lambda m, vgs=vgs: m.vgs() == ({"vg0"} if "vg1" not in vgs else {"vg0", "vg1"}),
                    3 * INTERVAL + TIMEOUT, "reloaded: " + vgs)
         s.wait_for(lambda m: m.state("vg0") == "unreadable", 3 * INTERVAL + TIMEOUT, "vg0 unreadable")
         # The new scan options must not forget the read still outstanding.

@@ -8,7 +8,7 @@ from vgdrift import model
 from vgdrift.report import render_json, render_text, to_json
 
 VG_KEYS = {"name", "uuid", "state", "reason", "cache", "disk", "pvs", "changes", "actions",
-           "duration_seconds"}
+           "blockers", "owner", "autoactivation", "duration_seconds"}
 
 
 def test_json_schema_version_1():
@@ -24,6 +24,24 @@ def test_json_schema_version_1():
             assert {"uuid", "device", "hint", "state", "seqno"} <= set(pv)
     missing = next(vg for vg in doc["vgs"] if vg["state"] == "missing")
     assert missing["disk"] is None
+    assert missing["owner"] is None and missing["autoactivation"] is None and missing["blockers"] == []
+
+
+def test_readiness_in_json_and_text():
+    doc = to_json(all_states_result())
+    assert doc["lvm"] == {"system_dir": "/etc/lvm", "use_devicesfile": True,
+                          "devices_file": "/etc/lvm/devices/system.devices",
+                          "system_id_source": "lvmlocal", "local_system_id": "nodeb"}
+    blocked = next(vg for vg in doc["vgs"] if vg["state"] == "blocked")
+    assert blocked["reason"] == "devices_file"
+    assert blocked["blockers"] == [{"reason": "devices_file", "pv": "pv0-vg_blocked", "device": "/dev/sda",
+                                    "message": "not listed in the devices file"}]
+    conflict = next(vg for vg in doc["vgs"] if vg["state"] == "conflict")
+    assert conflict["owner"] == {"system_id": "nodea", "local_system_id": "nodeb", "this_node": False}
+    assert [vg["autoactivation"] for vg in doc["vgs"] if vg["state"] == "drift"] == [True]
+    assert "blocked: devices_file: not listed in the devices file" in render_text(all_states_result())
+    # Not consulted (library use): null, not a guess.
+    assert to_json(all_states_result(lvm=None))["lvm"] is None
 
 
 def test_changes_and_actions_in_both_formats():

@@ -181,3 +181,31 @@ def test_devices_are_globbed_once_in_the_worker(tmp_path, monkeypatch):
                                   device_globs=(str(tmp_path / "none*"),)), isolation="fork").scan()
     assert calls == []
     assert any("no device matches" in w.message for w in nothing.warnings)
+
+
+def test_scanner_reads_the_lvm_configuration_again_only_when_it_changes(tmp_path):
+    """serve keeps one Scanner: lvm.conf is parsed once, and again when it
+    changes; the change shows in the next scan."""
+    from vgdrift import model as m
+    from vgdrift.scan import Scanner, ScanOptions
+    (img,) = unpack("simple", tmp_path)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    conf = etc / "lvm.conf"
+    conf.write_text("devices { use_devicesfile = 0 }\nactivation { auto_activation_volume_list = [ ] }\n")
+    scanner = Scanner(ScanOptions(cache_dirs=(os.path.join(FIXTURES, "simple", "cache_a"),),
+                                  device_globs=(str(img),), lvm_system_dir=str(etc)), isolation="fork")
+    for _ in range(2):
+        result = scanner.scan()
+        assert [v.state for v in result.vgs] == [m.IN_SYNC] and result.lvm.system_dir == str(etc)
+    assert scanner.lvm_config.reads == 1
+    conf.write_text(conf.read_text() + 'devices { filter = [ "r|pv0[.]img|" ] }\n')
+    result = scanner.scan()
+    assert scanner.lvm_config.reads == 2
+    (vg,) = result.vgs
+    assert (vg.state, vg.reason) == (m.BLOCKED, "filter") and vg.blockers[0].device == str(img)
+    # Unparseable: an error naming file and line, the answer unknown.
+    conf.write_text("devices {\n")
+    result = scanner.scan()
+    assert result.unknown and result.exit_code == m.EXIT_UNKNOWN
+    assert [(e.reason, e.message.split(": ")[0]) for e in result.errors] == [("config", f"{conf}:2")]

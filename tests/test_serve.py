@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import vgdrift
-from vgdrift.serve.logs import JsonFormatter, LogfmtFormatter, setup_logging
-from vgdrift.serve.config import ServeConfig
 from helpers import free_port, local_get
+from vgdrift.serve.config import ServeConfig
+from vgdrift.serve.logs import JsonFormatter, LogfmtFormatter, setup_logging
 from vgdrift.serve.main import EXIT_CONFIG, EXIT_RUNTIME, add_serve_arguments, run_serve, serve_main
 
 PYTHONPATH = os.pathsep.join([str(Path(vgdrift.__file__).resolve().parents[1]),
@@ -248,4 +248,4 @@ def test_json_logs():
     setup_logging("error", "json", stream)
     logging.getLogger("vgdrift.x").warning("hidden")
     logging.getLogger("vgdrift.x").error("shown")
-    assert [json.loads(l)["msg"] for l in stream.getvalue().splitlines()] == ["shown"]
+    assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["shown"]

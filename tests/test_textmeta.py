@@ -267,3 +267,35 @@ def test_round_trip_of_generated_trees(tree):
     lines = []
     dump(tree, lines)
     assert textmeta.parse("\n".join(lines), "gen") == tree
+
+
+# ------------------------------------------------------------ config mode (lvm.conf)
+
+def test_config_mode_merges_duplicates_as_lvm_does():
+    warnings = []
+    tree = parse("devices { filter = 'a|x|' }\ndevices { use_devicesfile = 1 filter = [ \"r|y|\" ] }\n",
+                 "lvm.conf", config=True, warnings=warnings)
+    assert tree == {"devices": {"filter": ["r|y|"], "use_devicesfile": 1}}
+    assert warnings == ["lvm.conf:2: filter set twice; LVM keeps this later value"]
+
+
+def test_single_quotes_and_duplicates_only_in_config_mode():
+    with pytest.raises(TextError, match="duplicate key"):
+        parse("a { x = 1 }\na { y = 2 }\n", "backup")
+    with pytest.raises(TextError, match="expected a value"):
+        parse("x = 'text'\n", "backup")
+    assert parse("x = 'a\\\\b\"c'\n", "lvm.conf", config=True) == {"x": 'a\\\\b"c'}
+
+
+def test_node_local_device_ids_do_not_change_the_content_digest():
+    """An LVM that uses a devices file writes device_id_type/device_id into
+    each PV section of its backup; the same commit on disk (or in another
+    node's backup) has other ones or none."""
+    plain = parse_vg(BACKUP, "b")
+    with_ids = parse_vg(BACKUP.replace(
+        b'\t\t\tdevice = "/dev/loop0"\t# Hint only\n',
+        b'\t\t\tdevice = "/dev/loop0"\t# Hint only\n\t\t\tdevice_id_type = "loop_file"\n'
+        b'\t\t\tdevice_id = "/srv/img/pv0.img"\n'), "b")
+    assert with_ids.digest == plain.digest
+    other = parse_vg(BACKUP.replace(b"pe_count = 3", b"pe_count = 4"), "b")
+    assert other.digest != plain.digest

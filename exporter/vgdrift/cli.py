@@ -12,7 +12,6 @@ from typing import List, Optional, Tuple
 
 from . import __version__
 from .model import EXIT_UNKNOWN
-from .node.cache import DEFAULT_DIR
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -43,7 +42,12 @@ def _positive(text: str) -> float:
 
 def _common(p: argparse.ArgumentParser, defaults: bool) -> None:
     p.add_argument("--cache-dir", action="append", metavar="DIR",
-                   help="directory of LVM backup files (repeatable; default /etc/lvm/backup)")
+                   help="directory of LVM backup files (repeatable; default backup/backup_dir of "
+                        "the LVM configuration, /etc/lvm/backup unless it says otherwise)")
+    p.add_argument("--lvm-system-dir", metavar="DIR",
+                   help="this node's LVM configuration directory (lvm.conf, lvmlocal.conf, "
+                        "devices/), which decides whether its LVM would see, own and activate "
+                        "each VG (default $LVM_SYSTEM_DIR, else /etc/lvm)")
     p.add_argument("--devices", action="append", metavar="GLOB",
                    help="candidate devices or image files (repeatable; default every disk "
                         "and partition in /sys/class/block)")
@@ -109,13 +113,15 @@ def _check(args) -> int:
 
 
 def _check_unguarded(args) -> int:
+    from .node.lvmconf import system_dir
     from .report import render_json, render_text
     from .scan import Scanner, ScanOptions
     options = ScanOptions(
-        cache_dirs=tuple(args.cache_dir or (DEFAULT_DIR,)),
+        cache_dirs=tuple(args.cache_dir or ()),      # (): backup/backup_dir of the LVM configuration
         device_globs=tuple(args.devices or ()),
         vgs=tuple(args.vg or ()),
-        timeout=args.timeout)
+        timeout=args.timeout,
+        lvm_system_dir=system_dir() if args.lvm_system_dir is None else args.lvm_system_dir)
     result = Scanner(options, isolation="fork").scan()
     # Everything is rendered before anything is written, so that a failure
     # anywhere still leaves one whole document on stdout.

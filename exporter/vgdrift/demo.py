@@ -15,14 +15,32 @@ from .disk import ondisk
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 
 
+# The demo standby node's own LVM configuration (--lvm-system-dir DIR/etc):
+# no devices file (on a host whose LVM uses one, the demo images are not in
+# it) and, like an HA node, no autoactivation.
+DEMO_LVM_CONF = """\
+# vgdrift demo: the standby node's LVM configuration.
+devices {
+    use_devicesfile = 0
+}
+activation {
+    auto_activation_volume_list = [ ]
+}
+"""
+
+
 def unpack(target: str) -> dict:
-    """Writes DIR/disks/*.img and DIR/cache/*; returns {pv uuid: image path}.
+    """Writes DIR/disks/*.img, DIR/cache/* and DIR/etc/lvm.conf; returns
+    {pv uuid: image path}.
     The cache's device hints named the maker's loop devices: they are
     pointed at the images so that the demo reads nothing else."""
     disks = os.path.join(target, "disks")
     cache = os.path.join(target, "cache")
     os.makedirs(disks, exist_ok=True)
     os.makedirs(cache, exist_ok=True)
+    os.makedirs(os.path.join(target, "etc"), exist_ok=True)
+    with open(os.path.join(target, "etc", "lvm.conf"), "w") as f:
+        f.write(DEMO_LVM_CONF)
     where = {}
     for name in sorted(os.listdir(os.path.join(HERE, "disks"))):
         if not name.endswith(".img.gz"):
@@ -53,7 +71,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     unpack(args.dir)
     common = ["--cache-dir", os.path.join(args.dir, "cache"),
-              "--devices", os.path.join(os.path.abspath(args.dir), "disks", "*.img")]
+              "--devices", os.path.join(os.path.abspath(args.dir), "disks", "*.img"),
+              "--lvm-system-dir", os.path.join(args.dir, "etc")]
     from .cli import main as cli_main
     if args.run:
         print(f"vgdrift demo exporter: http://{args.listen}/metrics (Ctrl-C stops it)", flush=True)

@@ -16,6 +16,7 @@ class VGState(str, Enum):
     CONFLICT = "conflict"
     UUID_MISMATCH = "uuid_mismatch"
     PARTIAL = "partial"
+    BLOCKED = "blocked"          # this node's LVM, as configured, would not activate it
     MISSING = "missing"
     INCONSISTENT = "inconsistent"
     UNREADABLE = "unreadable"
@@ -46,6 +47,7 @@ class ErrorReason(str, Enum):
     CORRUPT = "corrupt"
     CACHE = "cache"
     INTERNAL = "internal"
+    CONFIG = "config"            # this node's LVM configuration cannot be read
 
     def __str__(self) -> str:
         return self.value
@@ -63,6 +65,20 @@ class VGReason(str, Enum):
     PV_MISSING = "pv_missing"
     COPIES_DISAGREE = "copies_disagree"
     DIVERGENT_DUPLICATE = "divergent_duplicate"
+    READINESS = "readiness"      # unknown: whether this node's LVM would use the VG
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class BlockReason(str, Enum):
+    """Why this node's LVM, as configured, would not activate a VG (state
+    blocked), in report order; also the label values of
+    vgdrift_vg_blocked."""
+    DEVICES_FILE = "devices_file"    # devices file in use, a PV not listed
+    FILTER = "filter"                # filter/global_filter rejects a PV's device
+    SYSTEM_ID = "system_id"          # another host's VG, and this node has no system ID
+    EXPORTED = "exported"            # vgexport: vgimport first
 
     def __str__(self) -> str:
         return self.value
@@ -82,6 +98,7 @@ STATE_EXIT = {
     VGState.CONFLICT: Exit.UNSAFE,
     VGState.UUID_MISMATCH: Exit.UNSAFE,
     VGState.PARTIAL: Exit.UNSAFE,
+    VGState.BLOCKED: Exit.UNSAFE,
     VGState.MISSING: Exit.UNSAFE,
     VGState.INCONSISTENT: Exit.UNSAFE,
     VGState.UNREADABLE: Exit.UNSAFE,
@@ -100,11 +117,12 @@ VG_STATES = tuple(VGState)
 PV_STATES = tuple(PVState)
 ERROR_REASONS = tuple(ErrorReason)
 VG_REASONS = tuple(VGReason)
-(IN_SYNC, DRIFT, CACHE_AHEAD, CONFLICT, UUID_MISMATCH, PARTIAL, MISSING, INCONSISTENT, UNREADABLE,
- UNKNOWN) = VG_STATES
+BLOCK_REASONS = tuple(BlockReason)
+(IN_SYNC, DRIFT, CACHE_AHEAD, CONFLICT, UUID_MISMATCH, PARTIAL, BLOCKED, MISSING, INCONSISTENT,
+ UNREADABLE, UNKNOWN) = VG_STATES
 PV_OK, PV_MISSING, PV_DUPLICATE, PV_OUTDATED, PV_UNREADABLE, PV_CORRUPT = PV_STATES
 (REASON_TIMEOUT, REASON_IO, REASON_PERMISSION, REASON_CORRUPT, REASON_CACHE,
- REASON_INTERNAL) = ERROR_REASONS
+ REASON_INTERNAL, REASON_CONFIG) = ERROR_REASONS
 EXIT_OK, EXIT_DRIFT, EXIT_UNSAFE, EXIT_UNKNOWN = tuple(Exit)
 
 
@@ -153,6 +171,33 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Blocker:
+    """One reason this node's LVM would not activate the VG."""
+    reason: str              # one of BLOCK_REASONS
+    pv: Optional[str]        # PV uuid, None for VG-wide reasons
+    device: Optional[str]    # where vgdrift found the PV
+    message: str
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose VG it is, by LVM system ID."""
+    system_id: str                   # the VG's ("" none)
+    local_system_id: Optional[str]   # this node's ("" none, None unknown)
+    this_node: Optional[bool]        # None when either is unknown
+
+
+@dataclass(frozen=True)
+class NodeLVMInfo:
+    """This node's LVM configuration as far as the check used it."""
+    system_dir: str
+    use_devicesfile: Optional[bool]  # the setting (None unknown)
+    devices_file: Optional[str]      # the file LVM uses; None when none is in use
+    system_id_source: str
+    local_system_id: Optional[str]   # "" none, None unknown
+
+
+@dataclass(frozen=True)
 class VGReport:
     name: str              # the VG's name in the cache (this node's point of view)
     uuid: str
@@ -164,6 +209,17 @@ class VGReport:
     actions: Tuple[Action, ...] = ()
     reason: Optional[str] = None      # why, for states other than in_sync
     duration_seconds: float = 0.0     # this VG's part of the scan
+    # Readiness (this node's LVM configuration): None when not evaluated.
+    blockers: Tuple[Blocker, ...] = ()
+    owner: Optional[Owner] = None
+    autoactivation: Optional[bool] = None   # would this node activate it by itself at boot
+    notes: Tuple[str, ...] = ()             # readiness warnings, reported among the check's warnings
+
+    def blocker_counts(self) -> dict:
+        counts = {str(r): 0 for r in BLOCK_REASONS}
+        for b in self.blockers:
+            counts[str(b.reason)] += 1
+        return counts
 
     @property
     def exit_code(self) -> int:
@@ -203,6 +259,7 @@ class CheckResult:
     read_bytes: int = 0
     unknown: bool = False  # the answer as a whole is unknown (exit 3)
     warnings: Tuple[ErrorItem, ...] = ()
+    lvm: Optional[NodeLVMInfo] = None   # None: this node's LVM configuration was not consulted
 
     @property
     def exit_code(self) -> int:

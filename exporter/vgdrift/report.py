@@ -16,6 +16,7 @@ _EXPLAIN = {
     m.CONFLICT: "same seqno, different content: two writers",
     m.UUID_MISMATCH: "the PVs now carry a different VG (recreated elsewhere)",
     m.PARTIAL: "some PVs of the VG are not visible on this node",
+    m.BLOCKED: "this node's LVM, as configured, would not activate the VG",
     m.MISSING: "no PV of the VG holds it any more, or none is visible",
     m.INCONSISTENT: "the VG's on-disk copies disagree or one is corrupt",
     m.UNREADABLE: "the metadata could not be read",
@@ -51,6 +52,12 @@ def to_json(result: m.CheckResult) -> dict:
             "changes": [{"type": ch.kind, "id": ch.id, "name": ch.name, "old": ch.old, "new": ch.new,
                          "message": ch.message} for ch in vg.changes],
             "actions": [{"command": a.command, "reason": a.reason} for a in vg.actions],
+            "blockers": [{"reason": b.reason, "pv": b.pv, "device": b.device, "message": b.message}
+                         for b in vg.blockers],
+            "owner": None if vg.owner is None else {
+                "system_id": vg.owner.system_id, "local_system_id": vg.owner.local_system_id,
+                "this_node": vg.owner.this_node},
+            "autoactivation": vg.autoactivation,
             "duration_seconds": round(vg.duration_seconds, 6),
         })
     return {
@@ -63,7 +70,16 @@ def to_json(result: m.CheckResult) -> dict:
         "warnings": [_error_json(e) for e in result.warnings],
         "reads": result.reads,
         "read_bytes": result.read_bytes,
+        "lvm": _lvm_json(result.lvm),
     }
+
+
+def _lvm_json(info: Optional[m.NodeLVMInfo]) -> Optional[dict]:
+    if info is None:
+        return None
+    return {"system_dir": info.system_dir, "use_devicesfile": info.use_devicesfile,
+            "devices_file": info.devices_file, "system_id_source": info.system_id_source,
+            "local_system_id": info.local_system_id}
 
 
 def render_json(result: m.CheckResult) -> str:
@@ -84,6 +100,7 @@ def render_internal_error(message: str, where: str, started: float) -> str:
         "warnings": [],
         "reads": 0,
         "read_bytes": 0,
+        "lvm": None,
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -104,7 +121,8 @@ def render_text(result: m.CheckResult) -> str:
     if result.vgs:
         rows = [("VG", "STATE", "CACHED SEQNO", "CACHED MTIME", "DISK SEQNO", "DISK MTIME", "PVS")]
         for vg in result.vgs:
-            rows.append((vg.name, vg.state, str(vg.cache.seqno), _ts(vg.cache.mtime),
+            cached_seqno = "-" if vg.state == m.UNKNOWN else str(vg.cache.seqno)   # its file was not read
+            rows.append((vg.name, vg.state, cached_seqno, _ts(vg.cache.mtime),
                          str(vg.disk.seqno) if vg.disk else "-", _ts(vg.disk.mtime if vg.disk else None),
                          _pv_count(vg)))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -121,6 +139,8 @@ def render_text(result: m.CheckResult) -> str:
         lines.append(head)
         for ch in vg.changes:
             lines.append(f"  changed: {ch.message}")
+        for b in vg.blockers:
+            lines.append(f"  blocked: {b.reason}: {b.message}")
         for pv in vg.pvs:
             if pv.state != m.PV_OK:
                 # Which device, holding which seqno: duplicates of one PV

@@ -7,15 +7,17 @@ back, so that a hung path gets at most one outstanding read)."""
 import glob
 import os
 import time
-from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from dataclasses import dataclass, replace
+from typing import Dict, List, Optional, Tuple
 
 from . import model as m
 from .disk import locate, worker
 from .disk.diskscan import Plan, WantedVG
+from .node import devicesfile, filters, lvmconf, systemid
 from .node.cache import DEFAULT_DIR, CachedVG, read_cache
 from .verdict.actions import unknown_actions
 from .verdict.compare import compare
+from .verdict.readiness import NodeContext
 from .verdict.views import PVView, build_views
 
 # The worker times each batch of reads out by itself; this is the parent's
@@ -26,11 +28,50 @@ BACKSTOP_SLACK = 5.0
 
 @dataclass(frozen=True)
 class ScanOptions:
+    # () means this node's LVM backup_dir (lvm_system_dir's, else DEFAULT_DIR).
     cache_dirs: Tuple[str, ...] = (DEFAULT_DIR,)
     device_globs: Tuple[str, ...] = ()
     vgs: Tuple[str, ...] = ()
     exclude_vgs: Tuple[str, ...] = ()
     timeout: float = 10.0
+    # This node's LVM_SYSTEM_DIR, whose configuration judges whether its LVM
+    # would see, own and activate each VG (readiness); None: not consulted
+    # (library use; `check` and `serve` always give one).
+    lvm_system_dir: Optional[str] = None
+
+
+def node_context(conf: lvmconf.NodeLVM, devices: List[str],
+                 warnings: List[m.ErrorItem]) -> Tuple[NodeContext, m.NodeLVMInfo]:
+    """This node's LVM as it bears on the devices vgdrift found: the
+    devices file, the filters' verdicts (one walk of /dev for all) and the
+    local system ID.  Configuration files, /dev and sysfs only: no device
+    is read."""
+    where = conf.system_dir or "LVM_SYSTEM_DIR"
+    for w in conf.warnings:
+        warnings.append(m.ErrorItem(m.REASON_CONFIG, where, w))
+    df: Optional[devicesfile.DevicesFile] = None
+    df_error = None
+    try:
+        df = devicesfile.read(conf.devices_file)
+    except devicesfile.DevicesFileError as e:
+        df_error = str(e)
+        if conf.use_devicesfile is not False:
+            warnings.append(m.ErrorItem(m.REASON_CONFIG, conf.devices_file, df_error))
+    if df is not None and conf.use_devicesfile:
+        for w in df.warnings:
+            warnings.append(m.ErrorItem(m.REASON_CONFIG, conf.devices_file, w))
+    local = systemid.local_system_id(conf.system_id_source, conf.local_system_id,
+                                     conf.system_id_file, conf.etc_dir)
+    for w in local.warnings:
+        warnings.append(m.ErrorItem(m.REASON_CONFIG, where, w))
+    index = filters.AliasIndex.build() if devices else filters.AliasIndex({})
+    names = {d: index.names(d) for d in devices}
+    verdicts = filters.verdicts(devices, conf.global_filter, conf.filter, index)
+    ctx = NodeContext(conf, local, df, df_error, verdicts, names)
+    using = ctx.devices_file_in_use
+    info = m.NodeLVMInfo(conf.system_dir, conf.use_devicesfile, conf.devices_file if using else None,
+                         conf.system_id_source, local.value)
+    return ctx, info
 
 
 def _durations(chosen: List[CachedVG], views: Dict[str, PVView], out: worker.Outcome) -> Dict[str, float]:
@@ -176,6 +217,10 @@ class Scanner:
         if isolation not in ("fork", "spawn"):
             raise ValueError(f"isolation must be fork or spawn, not {isolation!r}")
         self.options = options
+        # Kept across scans (serve): lvm.conf and lvmlocal.conf are parsed
+        # again only when one of them changes.
+        self.lvm_config = (lvmconf.ConfigCache(options.lvm_system_dir)
+                           if options.lvm_system_dir is not None else None)
         self.isolation = isolation
         self.abandoned: Dict[int, Tuple[worker.Running, frozenset]] = {}   # pid -> (worker, idents)
         self.parsed: dict = {}    # cache files parsed by earlier scans (cache.read_file)
@@ -188,13 +233,13 @@ class Scanner:
         return frozenset(i for _, idents in self.abandoned.values() for i in idents)
 
     def select(self, cached: List[CachedVG], errors: List[m.ErrorItem],
-               warnings: List[m.ErrorItem]) -> List[CachedVG]:
+               warnings: List[m.ErrorItem], options: Optional[ScanOptions] = None) -> List[CachedVG]:
         """The cached VGs to check.  With --vg, a cache file that cannot be
         read and is not named after a chosen VG is a warning: it must not
         block the failover of a healthy VG.  (A directory that cannot be
         listed, or a file named after the VG, still makes the answer
         unknown.)"""
-        o = self.options
+        o = options or self.options
         if o.vgs:
             for e in list(errors):
                 if (e.reason in (m.REASON_CACHE, m.REASON_PERMISSION) and e.where not in o.cache_dirs
@@ -227,11 +272,38 @@ class Scanner:
             self.abandoned[out.pid] = (running, hung - plan.skip)
         return out, siblings
 
-    def scan(self) -> m.CheckResult:
+    def _lvm_conf(self, errors: List[m.ErrorItem]) -> Tuple[Optional[lvmconf.NodeLVM], ScanOptions]:
+        """This node's LVM configuration (None when not consulted or
+        unusable: an error, the answer is then unknown) and the options
+        with the cache directory resolved."""
         o = self.options
+        conf = None
+        if self.lvm_config is not None:
+            try:
+                conf = self.lvm_config.get()
+            except lvmconf.ConfigError as e:
+                errors.append(m.ErrorItem(m.REASON_CONFIG, self.lvm_config.sysdir or "LVM_SYSTEM_DIR",
+                                          str(e)))
+        if not o.cache_dirs:
+            if conf is not None:
+                default = conf.backup_dir
+            elif self.lvm_config is not None:
+                default = os.path.join(self.lvm_config.sysdir or "/", "backup")   # LVM's built-in default
+            else:
+                default = DEFAULT_DIR
+            o = replace(o, cache_dirs=(default,))
+        return conf, o
+
+    def scan(self) -> m.CheckResult:
         started, t0 = time.time(), time.monotonic()
+        conf_errors: List[m.ErrorItem] = []
+        conf, o = self._lvm_conf(conf_errors)
         cached, errors, warnings = read_cache(o.cache_dirs, self.parsed)
-        chosen = self.select(cached, errors, warnings)
+        errors = conf_errors + errors
+        chosen = self.select(cached, errors, warnings, o)
+        lvm_info: Optional[m.NodeLVMInfo] = None
+        if self.lvm_config is not None and conf is None:
+            lvm_info = m.NodeLVMInfo(self.lvm_config.sysdir, None, None, "", None)
         reports: List[m.VGReport] = []
         stats: dict = {}
         unknown_vgs = _unknown_vgs(o, chosen, errors)
@@ -248,20 +320,30 @@ class Scanner:
             hints = {pv.id: pv.device or None for c in chosen for pv in c.vg.pvs}
             views = build_views(out, hints, o.device_globs, siblings)
             durations = _durations(chosen, views, out)
+            node = None
+            if conf is not None:
+                found = sorted({v.device for v in views.values() if v.device})
+                node, lvm_info = node_context(conf, found, warnings)
             for c in chosen:
                 info = m.CacheInfo(c.path, c.vg.seqno, c.vg.creation_time, c.vg.creation_host, c.vg.description)
-                report = compare(c.vg, info, views, durations[c.vg.id])
+                report = compare(c.vg, info, views, durations[c.vg.id], node)
                 reports.append(report)
                 errors += _pv_errors(report, views)
                 warnings += _outdated_warnings(report)
+                warnings += [m.ErrorItem(m.REASON_CONFIG, report.cache.path, n, vg=report.name)
+                             for n in report.notes]
             errors += _internal_errors(out, errors)
+        elif conf is not None:
+            _, lvm_info = node_context(conf, [], warnings)
         reports += unknown_vgs
-        # Unknown: the cache could not be read, the worker failed, or a
-        # device could not even be opened for lack of permission.
-        unknown = any(e.reason in (m.REASON_CACHE, m.REASON_INTERNAL, m.REASON_PERMISSION) for e in errors)
+        # Unknown: the cache could not be read, the worker failed, a device
+        # could not even be opened for lack of permission, or this node's
+        # LVM configuration could not be read.
+        unknown = any(e.reason in (m.REASON_CACHE, m.REASON_INTERNAL, m.REASON_PERMISSION, m.REASON_CONFIG)
+                      for e in errors)
         return m.CheckResult(os.uname().nodename, started, time.monotonic() - t0, tuple(reports),
                              tuple(errors), stats.get("reads", 0), stats.get("read_bytes", 0), unknown,
-                             tuple(warnings))
+                             tuple(warnings), lvm_info)
 
     def adopt(self, other: "Scanner") -> None:
         """Takes over the workers another Scanner left blocked on devices

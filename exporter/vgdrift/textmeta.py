@@ -4,7 +4,7 @@ archives, and the VG view a comparison needs."""
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 MAX_DEPTH = 64   # LVM nests at most ~6 deep; deeper input is garbage, not a VG
 
@@ -36,6 +36,16 @@ _TOKEN = re.compile(r"""
   | (?P<w>[^\s{}\[\]=,"\#]+)
   | (?P<bad>.)
 """, re.VERBOSE | re.DOTALL | re.ASCII)
+# Configuration files (lvm.conf) may also quote with single quotes (no
+# escapes inside), which metadata never does.
+_CONFIG_TOKEN = re.compile(r"""
+    [ \t\r\n\f\v]+ | \#[^\n]*
+  | (?P<s>"(?:[^"\\]|\\.)*")
+  | (?P<q>'[^']*')
+  | (?P<p>[{}\[\]=,])
+  | (?P<w>[^\s{}\[\]=,"'\#]+)
+  | (?P<bad>.)
+""", re.VERBOSE | re.DOTALL | re.ASCII)
 # LVM's numbers: digits with an optional sign, floats with a '.' and no
 # exponent ("1e5" is a parse error to LVM).
 _INT = re.compile(r"[+-]?[0-9]+\Z")
@@ -50,18 +60,33 @@ def _show(value) -> str:
     megabytes long)."""
     text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
+
+
+show = _show    # public: node/lvmconf.py quotes configuration values the same way
 _UNESCAPE = re.compile(r"\\(.)")
 _EOF = ("eof", "", -1)
+
+
+def _requote(single: str) -> str:
+    """'text' as the double-quoted token read back as the same text."""
+    return '"' + single[1:-1].replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class _Tokens:
     """(kind, text, position) triples; line numbers are computed only for
     errors, from the position."""
 
-    def __init__(self, text: str, source: str):
+    def __init__(self, text: str, source: str, config: bool = False):
         self.text = text
         self.source = source
-        self.it = ((m.lastgroup, m.group(), m.start()) for m in _TOKEN.finditer(text) if m.lastgroup)
+        if config:
+            # A single-quoted string is read as the double-quoted one with
+            # the same text (no escapes in it).
+            self.it = ((("s", _requote(m.group()), m.start()) if m.lastgroup == "q"
+                        else (m.lastgroup, m.group(), m.start()))
+                       for m in _CONFIG_TOKEN.finditer(text) if m.lastgroup)
+        else:
+            self.it = ((m.lastgroup, m.group(), m.start()) for m in _TOKEN.finditer(text) if m.lastgroup)
 
     def next(self):
         tok = next(self.it, _EOF)
@@ -100,9 +125,18 @@ def _scalar(toks: _Tokens, kind: str, value: str, pos: int):
     raise toks.error(pos, f"expected a value, got {_show(value)}")
 
 
-def parse(data, source: str = "<text>") -> dict:
+def parse(data, source: str = "<text>", config: bool = False,
+          warnings: Optional[List[str]] = None) -> dict:
     """Parses LVM config text into nested dicts (sections) with scalar or
-    list values.  Raises TextError for anything that is not that grammar."""
+    list values.  Raises TextError for anything that is not that grammar.
+
+    Metadata text (the default) never holds a key twice: a duplicate is
+    damage and an error.  With config=True (lvm.conf, lvmlocal.conf) the
+    text is read as LVM reads configuration files: single-quoted strings
+    too, a section written twice is one section, and a value written twice
+    keeps the later one (LVM warns "Ignoring duplicate config value" and
+    yet keeps the later: checked with lvmconfig); each such value adds a
+    line to `warnings` when given."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         data = bytes(data)
         nul = data.find(b"\0")
@@ -114,7 +148,7 @@ def parse(data, source: str = "<text>") -> dict:
         text = data if nul < 0 else data[:nul]
     root: dict = {}
     stack = [root]
-    toks = _Tokens(text, source)
+    toks = _Tokens(text, source, config)
     while True:
         kind, value, pos = toks.next()
         if kind == "eof":
@@ -127,7 +161,7 @@ def parse(data, source: str = "<text>") -> dict:
         if kind not in ("w", "s"):
             raise toks.error(pos, f"expected a name, got {value!r}")
         key = _scalar(toks, kind, value, pos) if kind == "s" else value
-        if key in stack[-1]:
+        if key in stack[-1] and not config:
             # LVM would read the first and ignore the rest; LVM never writes
             # a key twice, so this is damage, not a version to pick from.
             raise toks.error(pos, f"duplicate key {_show(key)}")
@@ -135,10 +169,14 @@ def parse(data, source: str = "<text>") -> dict:
         if kind2 == "p" and value2 == "{":
             if len(stack) > MAX_DEPTH:
                 raise toks.error(pos2, "sections nested too deep")
-            section: dict = {}
-            stack[-1][key] = section
+            section = stack[-1].get(key)
+            if not isinstance(section, dict):      # config: a repeated section merges
+                section = stack[-1][key] = {}
             stack.append(section)
         elif kind2 == "p" and value2 == "=":
+            if key in stack[-1] and not isinstance(stack[-1][key], dict) and warnings is not None:
+                line = text.count("\n", 0, pos) + 1
+                warnings.append(f"{source}:{line}: {key} set twice; LVM keeps this later value")
             stack[-1][key] = _value(toks)
         else:
             raise toks.error(pos2, f"expected '=' or '{{' after {_show(key)}, got {_show(value2 or 'end of text')}")
@@ -303,6 +341,8 @@ def _freeze(value):
 
 WRITE_LOCKED = "WRITE_LOCKED"
 MISSING_FLAG = "MISSING"
+# PV keys that say how the writing node found the PV, not what the VG is.
+NODE_LOCAL_PV_KEYS = frozenset(("device", "device_id_type", "device_id"))
 
 
 def write_access(status, flags) -> Tuple[tuple, tuple]:
@@ -334,6 +374,9 @@ def content(vg: dict) -> dict:
     change, not how this node wrote it down.
     - PV device hints are node-local names ("[unknown]" for a PV this node
       did not see) and differ between nodes for the same metadata.
+    - So are `device_id_type` and `device_id`, which an LVM that uses a
+      devices file writes into each PV section (its devices file's IDTYPE
+      and IDNAME on the writing node).
     - A per-PV MISSING flag in a backup written by `vgcfgbackup -f` while
       this node did not see that PV is this node's view, not a commit.
     - WRITE_LOCKED means WRITE (write_access)."""
@@ -343,7 +386,7 @@ def content(vg: dict) -> dict:
         out = {}
         for k, v in pvs.items():
             if isinstance(v, dict):
-                v = {kk: vv for kk, vv in v.items() if kk != "device"}
+                v = {kk: vv for kk, vv in v.items() if kk not in NODE_LOCAL_PV_KEYS}
                 if isinstance(v.get("flags"), list):
                     v["flags"] = [f for f in v["flags"] if f != MISSING_FLAG]
             out[k] = v

@@ -445,14 +445,14 @@ def start_exporter(lab, backup, log):
     logpath = lab.workdir / "exporter.log"
     for _ in range(5):
         port = free_port()
-        cmd = vd_cmd + ["serve", "--cache-dir", str(backup), "--web.listen-address", f"127.0.0.1:{port}",
-                        "--scan.interval", "1s"]
+        cmd = vd_cmd + ["serve", "--cache-dir", str(backup), "--lvm-system-dir", str(lab.a.system_dir),
+                        "--web.listen-address", f"127.0.0.1:{port}", "--scan.interval", "1s"]
         t0 = time.monotonic()
         logf = open(logpath, "ab")
         proc = subprocess.Popen(cmd, env=vd_env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         logf.close()
         lab.exporter = proc
-        log(f"exporter: {' '.join(cmd[-7:])} (pid {proc.pid}"
+        log(f"exporter: {' '.join(cmd[-9:])} (pid {proc.pid}"
             + (", PYTHONPATH=exporter" if "PYTHONPATH" in vd_env else "") + ")")
         probe = Scraper(port, persistent=False)
         while proc.poll() is None and time.monotonic() - t0 < 120:
@@ -761,7 +761,9 @@ def bench(lab: BenchLab, a, log, subreaper: bool) -> int:
         return serve_bench(lab, a, log, lay, subreaper)
 
     vd_cmd, vd_env = vgdrift_cmd()
-    vd = vd_cmd + ["check", "--cache-dir", str(backup)]
+    # The node's own LVM configuration (its filter accepts only the bench's
+    # loops, no devices file): what `check` reads besides the disks.
+    vd = vd_cmd + ["check", "--cache-dir", str(backup), "--lvm-system-dir", str(lab.a.system_dir)]
     vgs_cmd = ["vgs", "--driverloaded", "n"]
     keep = {lab.fuse.proc.pid} if lab.fuse is not None else set()
     m = Measure(loops, keep)
@@ -770,7 +772,7 @@ def bench(lab: BenchLab, a, log, subreaper: bool) -> int:
 
     # Warm-up (untimed): checks both agree, warms the page cache of binaries
     # and Python modules for both alike.
-    w = m.run(vd_cmd + ["check", "--cache-dir", str(backup), "--format", "json"], vd_env)
+    w = m.run(vd + ["--format", "json"], vd_env)
     doc = json.loads(w["stdout"]) if w["stdout"].strip().startswith("{") else {}
     states = {}
     for x in doc.get("vgs", []):
@@ -832,7 +834,50 @@ def bench(lab: BenchLab, a, log, subreaper: bool) -> int:
         log("  (no /usr/bin/time: RSS figures include the bench's own RSS at fork)")
     if not subreaper:
         log("  (could not become a child subreaper: an unreaped worker's RSS is not counted)")
+    devices_file_bench(lab, a, log, m, vd_cmd, vd_env, backup, pvs)
     return 0
+
+
+DEVICES_FILE_ENTRIES = 1000
+
+
+def devices_file_bench(lab, a, log, m, vd_cmd, vd_env, backup, pvs) -> None:
+    """`check` wall time with the node's configuration as is (no devices
+    file: the filters decide) and with a devices file of 1000 entries in
+    use (every bench PV listed, the rest other devices), alternating."""
+    with_df = lab.workdir / "etc-devicesfile"
+    (with_df / "devices").mkdir(parents=True, exist_ok=True)
+    shutil.copy(lab.a.system_dir / "lvm.conf", with_df / "lvm.conf")
+    (with_df / "lvmlocal.conf").write_text("devices {\n    use_devicesfile = 1\n}\n")
+    r = lab.a.lvm("pvs", "--noheadings", "-o", "pv_name,pv_uuid", *pvs)
+    lines = ["# written by tests/bench/bench.py", "VERSION=1.1.1"]
+    for row in r.stdout.splitlines():
+        if row.split():
+            dev, uuid = row.split()
+            lines.append(f"IDTYPE=devname IDNAME={dev} DEVNAME={dev} PVID={uuid.replace('-', '')}")
+    for i in range(DEVICES_FILE_ENTRIES - (len(lines) - 2)):
+        lines.append(f"IDTYPE=sys_wwid IDNAME=naa.6000bench{i:08d} DEVNAME=/dev/mapper/mpath{i} "
+                     f"PVID=benchfill{i:023d}")
+    (with_df / "devices" / "system.devices").write_text("\n".join(lines) + "\n")
+    cmds = {"no devices file": vd_cmd + ["check", "--cache-dir", str(backup),
+                                         "--lvm-system-dir", str(lab.a.system_dir)],
+            f"devices file, {DEVICES_FILE_ENTRIES} entries": vd_cmd + [
+                "check", "--cache-dir", str(backup), "--lvm-system-dir", str(with_df)]}
+    w = m.run(cmds[f"devices file, {DEVICES_FILE_ENTRIES} entries"] + ["--format", "json"], vd_env)
+    doc = json.loads(w["stdout"]) if w["stdout"].strip().startswith("{") else {}
+    states = {}
+    for x in doc.get("vgs", []):
+        states[x["state"]] = states.get(x["state"], 0) + 1
+    log(f"\ncheck with a devices file of {DEVICES_FILE_ENTRIES} entries (warm-up: exit {w['rc']}, "
+        f"states {states or '?'}, devices file in use: {(doc.get('lvm') or {}).get('devices_file')})")
+    runs = {name: [] for name in cmds}
+    for _ in range(a.runs):
+        for name, cmd in cmds.items():
+            runs[name].append(m.run(cmd, vd_env))
+    for name, rs in runs.items():
+        wall, wmin, wmax = summary(rs, "wall")
+        log(f"  {name:28s} wall {wall * 1000:8.1f} ms ({wmin * 1000:.1f}-{wmax * 1000:.1f})  "
+            f"exit {sorted({r['rc'] for r in rs})}")
 
 
 if __name__ == "__main__":

@@ -61,78 +61,14 @@ def system_dir(env: Optional[Mapping[str, str]] = None) -> str:
 
 # ------------------------------------------------------------ the grammar
 
-# textmeta's tokens plus LVM's single-quoted strings (no escapes inside),
-# which lvm.conf may use and metadata never does.
-_TOKEN = re.compile(r"""
-    [ \t\r\n\f\v]+ | \#[^\n]*
-  | (?P<s>"(?:[^"\\]|\\.)*")
-  | (?P<q>'[^']*')
-  | (?P<p>[{}\[\]=,])
-  | (?P<w>[^\s{}\[\]=,"'\#]+)
-  | (?P<bad>.)
-""", re.VERBOSE | re.DOTALL | re.ASCII)
-
-
-def _requote(single: str) -> str:
-    """'text' as the double-quoted token textmeta reads back as text."""
-    return '"' + single[1:-1].replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-class _ConfTokens(textmeta._Tokens):
-    def __init__(self, text: str, source: str):
-        super().__init__(text, source)
-        self.it = ((("s", _requote(m.group()), m.start()) if m.lastgroup == "q"
-                    else (m.lastgroup, m.group(), m.start()))
-                   for m in _TOKEN.finditer(text) if m.lastgroup)
-
-
 def parse_config(data, source: str) -> Tuple[dict, Tuple[str, ...]]:
-    """LVM config text -> (nested dicts, warnings), with LVM's merge rules
-    for a section or value written twice.  The tokens and values are
-    textmeta's (the same grammar as the metadata text); only duplicates are
-    handled differently: a backup never holds one, a config file may."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        data = bytes(data)
-        nul = data.find(b"\0")
-        text = (data if nul < 0 else data[:nul]).decode("utf-8", "replace")
-    else:
-        nul = data.find("\0")
-        text = data if nul < 0 else data[:nul]
-    root: dict = {}
-    stack = [root]
-    warnings = []
-    toks = _ConfTokens(text, source)
-    while True:
-        kind, value, pos = toks.next()
-        if kind == "eof":
-            break
-        if kind == "p" and value == "}":
-            if len(stack) == 1:
-                raise toks.error(pos, "'}' without a section")
-            stack.pop()
-            continue
-        if kind not in ("w", "s"):
-            raise toks.error(pos, f"expected a name, got {value!r}")
-        key = textmeta._scalar(toks, kind, value, pos) if kind == "s" else value
-        kind2, value2, pos2 = toks.next()
-        if kind2 == "p" and value2 == "{":
-            if len(stack) > textmeta.MAX_DEPTH:
-                raise toks.error(pos2, "sections nested too deep")
-            section = stack[-1].get(key)
-            if not isinstance(section, dict):
-                section = stack[-1][key] = {}
-            stack.append(section)
-        elif kind2 == "p" and value2 == "=":
-            if key in stack[-1] and not isinstance(stack[-1][key], dict):
-                line = text.count("\n", 0, pos) + 1
-                warnings.append(f"{source}:{line}: {key} set twice; LVM keeps this later value")
-            stack[-1][key] = textmeta._value(toks)
-        else:
-            got = value2 or "end of text"
-            raise toks.error(pos2, f"expected '=' or '{{' after {key!r}, got {got!r}")
-    if len(stack) != 1:
-        raise toks.error(-1, "unterminated section: missing '}'")
-    return root, tuple(warnings)
+    """LVM config text -> (nested dicts, warnings): textmeta's parser (the
+    same grammar as the metadata text) in its configuration mode, which
+    reads single-quoted strings and merges a section or value written
+    twice as LVM does."""
+    warnings: List[str] = []
+    tree = textmeta.parse(data, source, config=True, warnings=warnings)
+    return tree, tuple(warnings)
 
 
 def _read(path: str) -> Optional[Tuple[dict, Tuple[str, ...], tuple]]:
@@ -292,7 +228,7 @@ def build(sysdir: str, trees: Sequence[Tuple[str, dict]], files: Sequence[str] =
             if value is not None:
                 sources[key] = origin
                 return value
-            warns.append(f"{origin}: {key} = {textmeta._show(raw)} is not {what}; "
+            warns.append(f"{origin}: {key} = {textmeta.show(raw)} is not {what}; "
                          f"LVM ignores it and uses the default")
         sources[key] = FROM_BUILTIN
         return default
@@ -304,7 +240,7 @@ def build(sysdir: str, trees: Sequence[Tuple[str, dict]], files: Sequence[str] =
         sources["devices/use_devicesfile"] = origin
     else:
         if origin:
-            warns.append(f"{origin}: devices/use_devicesfile = {textmeta._show(raw)} is not a "
+            warns.append(f"{origin}: devices/use_devicesfile = {textmeta.show(raw)} is not a "
                          f"boolean; LVM ignores it and uses the default")
         got, err = (defaults or lvmconfig_defaults)(BUILD_DEPENDENT)
         use_df = _bool(got["devices/use_devicesfile"]) if "devices/use_devicesfile" in got else None

@@ -9,7 +9,7 @@ callers that predate the split.
 
 import platform
 from dataclasses import replace
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -24,7 +24,7 @@ __all__ = ["SCAN_DURATION_BUCKETS", "ScanStats", "Snapshot", "TextfileError", "V
 _KINDS = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
 
 
-def family(name: str, labels: Optional[Sequence[str]] = None, **kwargs) -> Metric:
+def family(name: str, **kwargs: Any) -> Any:
     """An empty (or valued, with value=) family of the table's metric `name`."""
     desc = BY_NAME[name]
     kind = _KINDS[desc.type]
@@ -59,11 +59,12 @@ class VgdriftCollector:
 
 _VG_FAMILIES = ("vgdrift_vg_state", "vgdrift_vg_drift", "vgdrift_vg_seqno", "vgdrift_vg_mtime_seconds",
                 "vgdrift_vg_drift_seconds", "vgdrift_vg_pvs", "vgdrift_vg_info",
-                "vgdrift_vg_scan_duration_seconds")
+                "vgdrift_vg_scan_duration_seconds", "vgdrift_vg_blocked", "vgdrift_vg_owned",
+                "vgdrift_vg_autoactivation")
 
 
 def _vg_families(result: Optional[model.CheckResult]) -> Iterator[Metric]:
-    f: Dict[str, Metric] = {name: family(name) for name in _VG_FAMILIES}
+    f: Dict[str, Any] = {name: family(name) for name in _VG_FAMILIES}
     seen = set()
     for vg in result.vgs if result else ():
         # Two cache dirs may hold the same VG name; duplicate label sets would
@@ -86,7 +87,29 @@ def _vg_families(result: Optional[model.CheckResult]) -> Iterator[Metric]:
         f["vgdrift_vg_info"].add_metric([vg.name, vg.uuid, vg.cache.host,
                                          vg.disk.host if vg.disk else "", vg.system_id], 1)
         f["vgdrift_vg_scan_duration_seconds"].add_metric([vg.name], vg.duration_seconds)
+        # Readiness: every reason always present; ownership and
+        # autoactivation only where known (0 would be a confident answer).
+        for reason, n in vg.blocker_counts().items():
+            f["vgdrift_vg_blocked"].add_metric([vg.name, reason], n)
+        if vg.owner is not None and vg.owner.this_node is not None:
+            f["vgdrift_vg_owned"].add_metric([vg.name], 1 if vg.owner.this_node else 0)
+        if vg.autoactivation is not None:
+            f["vgdrift_vg_autoactivation"].add_metric([vg.name], 1 if vg.autoactivation else 0)
     yield from f.values()
+    info = family("vgdrift_node_lvm_info")
+    if result is not None and result.lvm is not None:
+        info.add_metric(node_lvm_labels(result.lvm), 1)
+    yield info
+
+
+def node_lvm_labels(lvm: model.NodeLVMInfo) -> List[str]:
+    """vgdrift_node_lvm_info's labels: use_devicesfile "1", "0" or
+    "unknown"; local_system_id "" for none, "unknown" when vgdrift cannot
+    tell (system_id_source appmachineid, or a configuration it could not
+    read)."""
+    use = {True: "1", False: "0", None: "unknown"}[lvm.use_devicesfile]
+    local = "unknown" if lvm.local_system_id is None else lvm.local_system_id
+    return [use, lvm.system_id_source, local]
 
 
 def _scan_families(snap: Snapshot) -> Iterator[Metric]:

@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
-from ..node.cache import DEFAULT_DIR
 from .listen import parse_listen_address
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -26,7 +25,9 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServeConfig:
-    cache_dirs: Tuple[str, ...] = (DEFAULT_DIR,)
+    # () = backup/backup_dir of this node's LVM configuration (DEFAULT_DIR
+    # unless its lvm.conf says otherwise).
+    cache_dirs: Tuple[str, ...] = ()
     device_globs: Tuple[str, ...] = ()     # () = every block device
     vgs: Tuple[str, ...] = ()              # () = every cached VG
     exclude_vgs: Tuple[str, ...] = ()
@@ -38,6 +39,7 @@ class ServeConfig:
     log_level: str = "info"
     log_format: str = "logfmt"
     config_file: Optional[str] = None
+    lvm_system_dir: Optional[str] = None   # None = $LVM_SYSTEM_DIR, else /etc/lvm
 
 
 # --- value parsers: raise ValueError with a message that follows "key: " ---
@@ -121,6 +123,13 @@ def check_log_format(value: Any) -> str:
     return value
 
 
+def check_lvm_system_dir(value: Any) -> str:
+    # "" is allowed: LVM_SYSTEM_DIR="" means no configuration files at all.
+    if not isinstance(value, str):
+        raise ValueError("expected a directory path, got %r" % (value,))
+    return value
+
+
 def _str_list(value: Any, allow_empty: bool = True) -> Tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValueError("expected a list of non-empty strings")
@@ -143,6 +152,7 @@ _FILE_KEYS = {
     "web.telemetry_path": ("telemetry_path", check_telemetry_path),
     "log.level": ("log_level", check_log_level),
     "log.format": ("log_format", check_log_format),
+    "lvm_system_dir": ("lvm_system_dir", check_lvm_system_dir),
 }
 _SECTIONS = {key.split(".")[0] for key in _FILE_KEYS if "." in key}
 
@@ -206,6 +216,7 @@ _FLAG_FIELDS = {
     "log_level": "log_level",
     "log_format": "log_format",
     "config_file": "config_file",
+    "lvm_system_dir": "lvm_system_dir",
 }
 
 

@@ -5,7 +5,7 @@ server's render cache, not part of collecting."""
 
 import threading
 import zlib
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -30,6 +30,7 @@ class Exposition:
         self._lock = threading.Lock()
         self._cache: Dict[tuple, tuple] = {}
         self._asked: Dict[tuple, str] = {}    # (content type, gzip) -> an Accept asking for it
+        self.refusals: Any = None             # server.Refusals, counted by the server, in `live`
 
     def warm(self) -> None:
         """Renders the new scan for the formats scrapers asked for so far, so

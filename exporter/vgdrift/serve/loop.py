@@ -14,8 +14,8 @@ import time
 from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from .. import model
-from .scanstats import ScanStats
 from .config import ServeConfig
+from .scanstats import ScanStats
 
 log = logging.getLogger("vgdrift.serve")
 
@@ -165,4 +165,5 @@ class ScanLoop(threading.Thread):
 
 
 def _scan_key(config: ServeConfig) -> tuple:
-    return (config.cache_dirs, config.device_globs, config.vgs, config.exclude_vgs, config.timeout)
+    return (config.cache_dirs, config.device_globs, config.vgs, config.exclude_vgs, config.timeout,
+            config.lvm_system_dir)

@@ -12,15 +12,14 @@ import dataclasses
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from .. import model
-from .exposition import Exposition
-from .scanstats import ScanStats
 from .config import (
     ConfigError,
     ServeConfig,
@@ -31,9 +30,11 @@ from .config import (
     load_config,
     parse_interval,
 )
+from .exposition import Exposition
 from .logs import setup_logging
 from .loop import ScanLoop, ScannerFactory
-from .server import Settings, make_server
+from .scanstats import ScanStats
+from .server import Refusals, RefusalsCollector, Settings, make_server
 from .webconfig import load_web_config
 
 log = logging.getLogger("vgdrift.serve")
@@ -94,9 +95,13 @@ def default_scanner(config: ServeConfig) -> Any:
 
 
 def scan_options(config: ServeConfig) -> Any:
+    from ..node.lvmconf import system_dir
     from ..scan import ScanOptions
+    # The LVM configuration is read by the Scanner, once per scan, parsed
+    # again only when lvm.conf or lvmlocal.conf changes (lvmconf.ConfigCache).
     return ScanOptions(cache_dirs=config.cache_dirs, device_globs=config.device_globs,
-                       vgs=config.vgs, exclude_vgs=config.exclude_vgs, timeout=config.timeout)
+                       vgs=config.vgs, exclude_vgs=config.exclude_vgs, timeout=config.timeout,
+                       lvm_system_dir=system_dir() if config.lvm_system_dir is None else config.lvm_system_dir)
 
 
 def build_exposition(stats: ScanStats) -> Exposition:
@@ -104,15 +109,48 @@ def build_exposition(stats: ScanStats) -> Exposition:
     # process_* come from /proc/self: no disk I/O, and they show a leaking
     # or fd-hungry exporter.
     ProcessCollector(registry=live)
-    return Exposition(stats, live)
+    refusals = Refusals()
+    live.register(RefusalsCollector(refusals))
+    exposition = Exposition(stats, live)
+    exposition.refusals = refusals      # the server counts into it
+    return exposition
+
+
+def check_worker_interpreter(timeout: float = 60.0) -> str:
+    """"" if this Python can be run the way the scan worker is spawned (it
+    runs `sys.executable -m vgdrift.disk.worker`), else a one-line reason.
+    A service user that may not execute the interpreter (a pyenv Python
+    under /root) would otherwise fail every scan as `internal`."""
+    from ..disk.worker import PACKAGE_PARENT
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    argv = [sys.executable, "-c", "import vgdrift.disk.worker"]
+    try:
+        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=timeout, close_fds=True)
+    except OSError as e:
+        return "cannot execute the Python interpreter %s for the device reader: %s (the service " \
+               "user needs execute access to it and its directories; install vgdrift under a " \
+               "system Python)" % (sys.executable, e.strerror or e)
+    except subprocess.TimeoutExpired:
+        return "the device reader (%s -m vgdrift.disk.worker) did not start within %.0f s" % (
+            sys.executable, timeout)
+    if proc.returncode != 0:
+        last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit status %d"
+                                                                               % proc.returncode])[-1]
+        return "the device reader cannot start with %s: %s" % (sys.executable, last[:300])
+    return ""
 
 
 def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_scanner,
-              reload_config: Optional[Callable[[], ServeConfig]] = None) -> int:
+              reload_config: Optional[Callable[[], ServeConfig]] = None,
+              preflight: Optional[Callable[[], str]] = None) -> int:
     """Run the exporter until SIGTERM/SIGINT; returns the exit status.
 
     Must run in the main thread (signal handling).  `reload_config` is what
-    SIGHUP calls to get the new configuration.
+    SIGHUP calls to get the new configuration.  `preflight` returns "" or
+    why the exporter cannot work (default: with the real scanner, whether
+    the worker's interpreter can be executed).
     """
     setup_logging(config.log_level, config.log_format)
     try:
@@ -120,10 +158,24 @@ def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_sca
     except ConfigError as e:
         print("vgdrift serve: %s" % e, file=sys.stderr)
         return EXIT_CONFIG
+    if preflight is None and scanner_factory is default_scanner:
+        preflight = check_worker_interpreter
+    problem = preflight() if preflight is not None else ""
+    if problem:
+        print("vgdrift serve: %s" % problem, file=sys.stderr)
+        return EXIT_CONFIG
     stats = ScanStats()
     exposition = build_exposition(stats)
+    loop_ref: list = []
+
+    def not_ready() -> Union[bool, str]:
+        # Stale when the last scan is older than 5 intervals: the loop is
+        # stuck or dead, and the exported state is old.
+        interval = loop_ref[0].interval if loop_ref else config.interval
+        return stats.readiness(interval) or True
+
     try:
-        server = make_server(config.listen_address, exposition, lambda: stats.ready,
+        server = make_server(config.listen_address, exposition, not_ready,
                              Settings(config.telemetry_path, web))
     except (OSError, ValueError) as e:
         print("vgdrift serve: cannot listen on %s: %s"
@@ -135,7 +187,9 @@ def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_sca
     except BaseException:
         server.server_close()
         raise
-    loop = ScanLoop(stats, scanner_factory, config, after_scan=exposition.warm)
+    loop = ScanLoop(stats, scanner_factory, config, after_scan=exposition.warm,
+                    on_death=lambda: signals.poke(_SignalPipe.LOOP_DIED))
+    loop_ref.append(loop)
     http = threading.Thread(target=_serve_http, args=(server, signals), name="vgdrift-http-accept",
                             daemon=True)
     status = EXIT_OK
@@ -151,6 +205,9 @@ def run_serve(config: ServeConfig, scanner_factory: ScannerFactory = default_sca
                 config = _reload(config, reload_config, server, loop)
                 continue
             if signum == _SignalPipe.SERVER_DIED:
+                status = EXIT_RUNTIME
+            elif signum == _SignalPipe.LOOP_DIED:
+                log.error("the scan loop died; stopping so that the service manager restarts the exporter")
                 status = EXIT_RUNTIME
             else:
                 log.info("stopping", extra={"signal": signal.Signals(signum).name})
@@ -202,13 +259,14 @@ class _SignalPipe:
     """
 
     SERVER_DIED = 0     # not a signal number: poked by the HTTP thread
+    LOOP_DIED = 255     # nor this: poked by the scan thread if it ever dies
 
     def __init__(self, signums: tuple) -> None:
         self._r, self._w = os.pipe()
         os.set_blocking(self._w, False)
         self._old_wakeup = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
         self._old = {s: signal.signal(s, _ignore) for s in signums}
-        self._signums = set(signums) | {self.SERVER_DIED}
+        self._signums = set(signums) | {self.SERVER_DIED, self.LOOP_DIED}
 
     def wait(self) -> int:
         while True:

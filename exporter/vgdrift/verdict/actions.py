@@ -10,9 +10,17 @@ the first failure.  So:
   node's backup is copied (cache_ahead, conflict) or moved (uuid_mismatch)
   out of the cache directory before anything could overwrite it;
 - names and paths are shell-quoted;
-- a VG with a system ID is read with `vgcfgbackup --foreign`, which works
-  whether or not this node owns it (plain vgcfgbackup fails on a VG that
-  another host owns: "Cannot access VG ... with system ID ...").
+- a VG with another host's system ID (or one this node cannot tell is
+  its own) is read with `vgcfgbackup --foreign`, which works whether or
+  not this node owns it (plain vgcfgbackup fails on a VG that another host
+  owns: "Cannot access VG ... with system ID ...");
+- a VG that this node's LVM would not activate (blocked) gets the fix
+  first: `lvm lvmdevices --adddev DEVICE` for each PV missing from a
+  devices file in use (never without one: with no file that command
+  creates one listing that device alone, hiding every other PV), advice
+  for the rest, then the refresh;
+- what must be done on another node (vgimport, turning autoactivation
+  off) is advice, never a command: commands run on this node.
 
 Every state has its own branch in BRANCHES (tests check it against
 model.VGState)."""
@@ -26,6 +34,7 @@ from .. import model as m
 from ..model import FOUND
 from ..node.cache import DEFAULT_DIR as LVM_BACKUP_DIR
 from ..textmeta import VGMeta
+from .readiness import Readiness
 from .views import PVView
 
 # Where backups moved or copied out of the cache directory go: a sibling of
@@ -60,6 +69,12 @@ class Ctx:
     disk: Optional[VGMeta]
     views: Mapping[str, PVView]
     chg: Tuple[m.Change, ...]
+    ready: Optional[Readiness] = None     # this node's LVM's verdict, when consulted
+    backup_dir: str = LVM_BACKUP_DIR      # where this node's LVM writes backups
+
+    def refresh(self, vg: VGMeta, why: str) -> m.Action:
+        owned = self.ready.owner.this_node if self.ready is not None else None
+        return refresh(self.cache_path, vg, why, self.backup_dir, owned)
 
     @property
     def name(self) -> str:
@@ -77,23 +92,27 @@ def refresh_target(cache_path: str, vg: VGMeta) -> str:
     return os.path.join(os.path.dirname(cache_path), vg.name)
 
 
-def refresh(cache_path: str, vg: VGMeta, why: str) -> m.Action:
+def refresh(cache_path: str, vg: VGMeta, why: str, backup_dir: str = LVM_BACKUP_DIR,
+            owned: Optional[bool] = None) -> m.Action:
     """`vgcfgbackup` of `vg` into the cache directory vgdrift reads.
 
-    Plain `vgcfgbackup VG` writes LVM's backup_dir (/etc/lvm/backup unless
-    lvm.conf says otherwise).  For another cache directory the file is named
-    with -f, so that the refresh always lands where the next check looks.
-    LVM expands -f as a printf template (%s = VG name): a literal % is
-    doubled."""
+    Plain `vgcfgbackup VG` writes LVM's backup_dir (backup/backup_dir of
+    this node's lvm.conf, /etc/lvm/backup by default).  For another cache
+    directory the file is named with -f, so that the refresh always lands
+    where the next check looks.  LVM expands -f as a printf template (%s =
+    VG name): a literal % is doubled.  `owned`: whether the VG's system ID
+    is this node's (None: unknown); any other VG with a system ID needs
+    --foreign."""
     cmd = ["vgcfgbackup"]
     notes = []
-    if vg.system_id:
+    if vg.system_id and owned is not True:
         cmd.append("--foreign")
-        notes.append(f"--foreign: the VG has system ID {vg.system_id!r}; reading it does not take it over")
+        notes.append(f"--foreign: the VG has system ID {vg.system_id!r}, not this node's; reading it "
+                     f"does not take it over")
     cache_dir = os.path.dirname(cache_path)
-    if os.path.normpath(cache_dir) != LVM_BACKUP_DIR:
+    if os.path.normpath(cache_dir) != os.path.normpath(backup_dir):
         cmd += ["-f", refresh_target(cache_path, vg).replace("%", "%%")]
-        notes.append(f"-f: the cache directory {cache_dir} is not LVM's default backup directory")
+        notes.append(f"-f: the cache directory {cache_dir} is not LVM's backup directory {backup_dir}")
     cmd.append(vg.name)
     return m.Action(" ".join(q(w) for w in cmd), why + (f" ({'; '.join(notes)})" if notes else ""))
 
@@ -132,23 +151,30 @@ def _drift(ctx: Ctx) -> Actions:
     disk = ctx.disk
     if disk is None or disk.id != ctx.cache.id:
         return _no_disk(ctx)
+    return (ctx.refresh(disk, f"refresh this node's cached metadata (seqno {ctx.cache.seqno} -> "
+                              f"{disk.seqno})"),) + _drop_old_file(ctx, disk)
+
+
+def _blocked(ctx: Ctx) -> Actions:
+    """The fixes for this node's LVM first (only commands that change this
+    node's own configuration: lvmdevices --adddev while the devices file
+    is in use), then, for a drifted VG, the refresh, which needs LVM to see
+    every PV."""
+    disk = ctx.disk
+    if disk is None or disk.id != ctx.cache.id:
+        return _no_disk(ctx)
+    if ctx.ready is None or not ctx.ready.blockers:
+        return (m.Action(None, "do not activate: this node's LVM, as configured, would not activate the "
+                               "VG; check again"),)
     out = []
-    for c in ctx.chg:
-        if c.kind != "pv_added" or c.id is None:
-            continue
-        dev = ctx.views.get(c.id, PVView(c.id)).device
-        if dev is None:
-            continue
-        # Only where LVM uses a devices file: adding one on a node without
-        # it would create one, hiding every other device from LVM.
-        out.append(m.Action(
-            "if lvmconfig --typeconfig full devices/use_devicesfile | grep -qx 'use_devicesfile=1'; "
-            f"then lvmdevices --adddev {q(dev)}; fi",
-            f"new PV {c.id} is at {dev} on this node; LVM sees it only once it is in the devices file "
-            f"(when devices/use_devicesfile=1)"))
-    out.append(refresh(ctx.cache_path, disk,
-                       f"refresh this node's cached metadata (seqno {ctx.cache.seqno} -> {disk.seqno})"))
-    return tuple(out) + _drop_old_file(ctx, disk)
+    for b in ctx.ready.blockers:
+        if b.action:
+            out.append(m.Action(b.action, b.message))
+        else:
+            out.append(m.Action(None, f"do not activate: {b.message}"))
+    if disk.seqno > ctx.cache.seqno:
+        out += _drift(ctx)
+    return tuple(out)
 
 
 def _cache_ahead(ctx: Ctx) -> Actions:
@@ -164,7 +190,7 @@ def _cache_ahead(ctx: Ctx) -> Actions:
                  f"as {kept} before anything overwrites it"),
             m.Action(f"vgcfgrestore --list {q(ctx.cache.name)}",
                      "compare the disk's version with this node's archive"),
-            refresh(ctx.cache_path, disk, f"only once the disks are known to be the right ones: accept them "
+            ctx.refresh(disk, f"only once the disks are known to be the right ones: accept them "
                                           f"(this node's copy stays in {kept})")
             ) + _drop_old_file(ctx, disk)
 
@@ -191,7 +217,7 @@ def _uuid_mismatch(ctx: Ctx) -> Actions:
             # as a second VG), then the refresh, which may reuse its name.
             save(ctx.cache_path, ctx.cache, f"move the backup of VG id {ctx.cache.id} out of the cache "
                                             f"directory, to {kept}", move=True),
-            refresh(ctx.cache_path, disk, f"once VG {disk.name} ({disk.id}) is confirmed as the one to use: "
+            ctx.refresh(disk, f"once VG {disk.name} ({disk.id}) is confirmed as the one to use: "
                                           f"cache it"))
 
 
@@ -235,6 +261,15 @@ def unknown_actions(cache_path: str) -> Actions:
 
 
 def _unknown(ctx: Ctx) -> Actions:
+    if ctx.ready is not None and ctx.ready.unknown:
+        # The comparison itself was fine: what this node's LVM would do is
+        # not known.  A drifted VG may still be refreshed.
+        out = [m.Action(None, f"do not activate before this is settled: cannot tell whether this "
+                              f"node's LVM would use the VG ({'; '.join(ctx.ready.unknown)})")]
+        disk = ctx.disk
+        if disk is not None and disk.id == ctx.cache.id and disk.seqno > ctx.cache.seqno:
+            out += _drift(ctx)
+        return tuple(out)
     return unknown_actions(ctx.cache_path)
 
 
@@ -245,6 +280,7 @@ BRANCHES: Dict[m.VGState, Callable[[Ctx], Actions]] = {
     m.VGState.CONFLICT: _conflict,
     m.VGState.UUID_MISMATCH: _uuid_mismatch,
     m.VGState.PARTIAL: _partial,
+    m.VGState.BLOCKED: _blocked,
     m.VGState.MISSING: _missing,
     m.VGState.INCONSISTENT: _inconsistent,
     m.VGState.UNREADABLE: _unreadable,
@@ -253,14 +289,24 @@ BRANCHES: Dict[m.VGState, Callable[[Ctx], Actions]] = {
 
 
 def actions(state: str, cache: VGMeta, cache_path: str, disk: Optional[VGMeta],
-            views: Mapping[str, PVView], chg: Tuple[m.Change, ...]) -> Actions:
+            views: Mapping[str, PVView], chg: Tuple[m.Change, ...],
+            ready: Optional[Readiness] = None, backup_dir: Optional[str] = None) -> Actions:
     # str-valued enum members hash and compare as their value: "drift"
     # finds VGState.DRIFT.  A state without a branch gets no other
     # state's advice (tests keep BRANCHES complete).
     branch = BRANCHES.get(state)   # type: ignore[call-overload]
     if branch is None:
         return (m.Action(None, f"do not activate: no advice for state {state!r}"),)
-    return branch(Ctx(state, cache, cache_path, disk, views, chg))
+    return branch(Ctx(state, cache, cache_path, disk, views, chg, ready, backup_dir or LVM_BACKUP_DIR))
+
+
+def readiness_notes(ready: Readiness) -> Actions:
+    """Advice for readiness warnings (a stale devices-file entry, a VG this
+    node would autoactivate), after everything else.  Advice, not commands:
+    none of them is needed to reach in_sync, and turning autoactivation off
+    writes the VG's metadata, which only the node that owns it may do."""
+    return tuple(m.Action(None, f"{n.message}: {n.action}" if n.action and n.action not in n.message
+                          else n.message) for n in ready.warnings)
 
 
 def outdated_actions(state: str, name: str, uuids) -> Actions:
@@ -271,10 +317,11 @@ def outdated_actions(state: str, name: str, uuids) -> Actions:
     # NOTE (section 5 helper): re-added with the signature compare.py calls,
     # after the rewrite of this file overwrote the version appended for
     # outdated PVs; its owner may replace the body.
-    # Only in in_sync and drift: in the other states the disks themselves
-    # are in question, and a commit there could overwrite the one copy that
-    # needs a decision first.
-    if not uuids or state not in (m.IN_SYNC, m.DRIFT):
+    # Only in in_sync and drift (and blocked, which is one of them that this
+    # node's LVM would not activate): in the other states the disks
+    # themselves are in question, and a commit there could overwrite the
+    # one copy that needs a decision first.
+    if not uuids or state not in (m.IN_SYNC, m.DRIFT, m.BLOCKED):
         return ()
     return (m.Action(None, f"PV(s) {', '.join(uuids)} hold an outdated copy of the VG, which LVM ignores; "
                            f"on the node that owns the VG, clean them up: vgck --updatemetadata {name}"),)

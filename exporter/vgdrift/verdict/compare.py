@@ -9,9 +9,15 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 from .. import model as m
 from ..model import FOUND
 from ..textmeta import VGMeta
-from .actions import actions, divergent_actions, outdated_actions
+from .actions import actions, divergent_actions, outdated_actions, readiness_notes
 from .changes import changes
+from .readiness import NodeContext, Readiness
 from .views import PVView
+
+# The states whose exit code lets a failover go ahead (0, 1): only these
+# can turn blocked (after partial, before drift in the priority order) or,
+# when this node's LVM configuration leaves readiness undecided, unknown.
+_READY_STATES = (m.IN_SYNC, m.DRIFT)
 
 
 def _holds(v: PVView, vg_id: str) -> bool:
@@ -87,6 +93,15 @@ def _pv_reports(cache: VGMeta, disk: Optional[VGMeta], views: Mapping[str, PVVie
     return tuple(out)
 
 
+def _notes(ready: Optional[Readiness]) -> Tuple[str, ...]:
+    """The VG's readiness warnings, and what could not be decided, as lines
+    for the check's warnings."""
+    if ready is None:
+        return ()
+    return tuple(n.message for n in ready.warnings) + tuple(
+        f"cannot tell whether this node's LVM would use the VG: {u}" for u in ready.unknown)
+
+
 def _unique(views: Sequence[PVView]) -> List[PVView]:
     seen = set()
     out = []
@@ -97,9 +112,16 @@ def _unique(views: Sequence[PVView]) -> List[PVView]:
     return out
 
 
+def _readiness(node: NodeContext, vg: VGMeta, views: Mapping[str, PVView]) -> Readiness:
+    return node.evaluate(vg, {pv.id: (views.get(pv.id) or PVView(pv.id)).device for pv in vg.pvs})
+
+
 def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
-            duration: float = 0.0) -> m.VGReport:
-    """The one state of a cached VG, given what each PV uuid looks like."""
+            duration: float = 0.0, node: Optional[NodeContext] = None) -> m.VGReport:
+    """The one state of a cached VG, given what each PV uuid looks like.
+    With `node` (this node's LVM configuration), the newest on-disk copy is
+    also judged by it: blockers make an in_sync or drifted VG `blocked`,
+    and what cannot be decided makes it `unknown`."""
     cached = [views.get(pv.id) or PVView(pv.id) for pv in cache.pvs]
     cached_ids = {pv.id for pv in cache.pvs}
     # Every device that showed a copy of this VG id: the cached PVs, then
@@ -135,15 +157,33 @@ def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
         own = shown if shown is not None and shown.id == cache.id else None
         shown_outdated = outdated if own is not None else []
         name = own.name if own is not None else cache.name
+        ready = None
+        if node is not None:
+            # The newest on-disk copy decides; without one, the cached copy
+            # still tells ownership and autoactivation (no blockers: the
+            # state is already one that stops a failover).
+            ready = _readiness(node, own if own is not None else cache, views)
+            if own is None:
+                ready = Readiness((), ready.owner, ready.autoactivation, ready.warnings, ())
+            if state in _READY_STATES and ready.blockers:
+                state, reason = m.BLOCKED, ready.reason
+            elif state in _READY_STATES and ready.unknown:
+                state, reason = m.UNKNOWN, m.VGReason.READINESS
         if reason == m.VGReason.DIVERGENT_DUPLICATE:
             todo = divergent_actions([(v.uuid, [v.device or "?"] + [d.device or "?" for d in v.divergent])
                                       for v in _unique(considered + holders) if v.divergent])
         else:
-            todo = actions(state, cache, cache_info.path, shown, {v.uuid: v for v in considered}, chg)
+            todo = actions(state, cache, cache_info.path, shown, {v.uuid: v for v in considered}, chg,
+                           ready=ready, backup_dir=node.conf.backup_dir if node is not None else None)
+        todo += outdated_actions(state, shlex.quote(name), [v.uuid for v in shown_outdated])
+        if ready is not None:
+            todo += readiness_notes(ready)
         return m.VGReport(cache.name, cache.id, state, cache_info, info,
-                          _pv_reports(cache, own, views, shown_outdated), chg,
-                          todo + outdated_actions(state, shlex.quote(name), [v.uuid for v in shown_outdated]),
-                          reason, duration)
+                          _pv_reports(cache, own, views, shown_outdated), chg, todo, reason, duration,
+                          blockers=tuple(b.record() for b in ready.blockers) if ready else (),
+                          owner=ready.owner if ready else None,
+                          autoactivation=ready.autoactivation if ready else None,
+                          notes=_notes(ready))
 
     unreadable = [v for v in relevant if v.status == m.PV_UNREADABLE]
     unreadable += [d for v in considered for d in v.divergent if d.status == m.PV_UNREADABLE]
@@ -158,23 +198,23 @@ def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
     if disk is None:
         if others:
             newest = max(others, key=lambda c: c.seqno)
-            return done(m.UUID_MISMATCH, "vg_id", shown=newest)
+            return done(m.UUID_MISMATCH, m.VGReason.VG_ID, shown=newest)
         if corrupt and not any(v.orphan for v in found):
             return done(m.UNREADABLE, m.REASON_CORRUPT)
         if found and all(v.no_mda for v in found):
-            return done(m.PARTIAL, "no_metadata")
-        return done(m.MISSING, "not_found" if not found else "removed")
+            return done(m.PARTIAL, m.VGReason.NO_METADATA)
+        return done(m.MISSING, m.VGReason.NOT_FOUND if not found else m.VGReason.REMOVED)
     keys = {_copy_key(v) for v in relevant if _holds(v, cache.id)}
     listed_orphans = [v for v in relevant if v.status == FOUND and (v.orphan or (
         v.copy is not None and v.copy.id != cache.id))]
     if len(keys) > 1 or strays or corrupt or listed_orphans:
-        return done(m.INCONSISTENT, m.REASON_CORRUPT if corrupt else "copies_disagree")
+        return done(m.INCONSISTENT, m.REASON_CORRUPT if corrupt else m.VGReason.COPIES_DISAGREE)
     if disk.seqno < cache.seqno:
-        return done(m.CACHE_AHEAD, "seqno")
+        return done(m.CACHE_AHEAD, m.VGReason.SEQNO)
     if disk.seqno == cache.seqno and disk.digest != cache.digest:
-        return done(m.CONFLICT, "content")
+        return done(m.CONFLICT, m.VGReason.CONTENT)
     if any(v.status == m.PV_MISSING for v in relevant):
-        return done(m.PARTIAL, "pv_missing")
+        return done(m.PARTIAL, m.VGReason.PV_MISSING)
     if disk.seqno > cache.seqno:
-        return done(m.DRIFT, "seqno")
+        return done(m.DRIFT, m.VGReason.SEQNO)
     return done(m.IN_SYNC)

@@ -17,9 +17,10 @@ Anything that cannot be decided goes to `unknown`, never to a verdict.
 
 import shlex
 from dataclasses import dataclass
-from enum import Enum
 from typing import Mapping, Optional, Sequence, Tuple
 
+from .. import model as m
+from ..model import BlockReason, Owner
 from ..node.devicesfile import STALE_ACTION, DevicesFile, in_use, stale
 from ..node.filters import Verdict
 from ..node.lvmconf import NodeLVM
@@ -35,14 +36,6 @@ VISIBLE = "VISIBLE"
 ADDDEV = "lvm lvmdevices --adddev"
 
 
-class BlockReason(str, Enum):
-    """Why this node's LVM would not activate a VG, in report order."""
-    DEVICES_FILE = "devices_file"
-    FILTER = "filter"
-    SYSTEM_ID = "system_id"
-    EXPORTED = "exported"
-
-
 BLOCK_REASONS = tuple(r.value for r in BlockReason)
 
 
@@ -54,19 +47,16 @@ class Blocker:
     message: str
     action: Optional[str] = None   # a shell command for this node, None: advice only
 
+    def record(self) -> "m.Blocker":
+        """The report's form (model.Blocker): the action goes to actions[]."""
+        return m.Blocker(str(self.reason), self.pv, self.device, self.message)
+
 
 @dataclass(frozen=True)
 class Note:
     """A warning about readiness, with the command that fixes it."""
     message: str
     action: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class Owner:
-    system_id: str                   # the VG's ("" none)
-    local_system_id: Optional[str]   # this node's ("" none, None unknown)
-    this_node: Optional[bool]        # None when either is unknown
 
 
 @dataclass(frozen=True)
@@ -253,3 +243,27 @@ def evaluate(conf: NodeLVM, vg: VGMeta, local: LocalSystemID,
     order = {r: i for i, r in enumerate(BlockReason)}
     blockers.sort(key=lambda b: order[b.reason])    # stable: PV order kept within a reason
     return Readiness(tuple(blockers), own, auto, tuple(warnings), tuple(unknown))
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """What this node's LVM configuration says, read once per check by
+    scan.py (node/ modules do the reading): the input of evaluate() for
+    every VG of the check."""
+    conf: NodeLVM
+    local: LocalSystemID
+    devices_file: Optional[DevicesFile] = None
+    devices_file_error: Optional[str] = None
+    filter_verdicts: Optional[Mapping[str, Verdict]] = None
+    names: Optional[Mapping[str, Tuple[str, ...]]] = None
+
+    def evaluate(self, vg: VGMeta, pv_devices: Mapping[str, Optional[str]]) -> Readiness:
+        return evaluate(self.conf, vg, self.local, pv_devices, self.devices_file,
+                        self.devices_file_error, self.filter_verdicts, self.names)
+
+    @property
+    def devices_file_in_use(self) -> Optional[bool]:
+        if self.devices_file is None:
+            return None if self.devices_file_error and self.conf.use_devicesfile is not False else False
+        return in_use(self.conf.use_devicesfile, self.devices_file)
+

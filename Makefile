@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := lvm2 prometheus prometheus-alertmanager fuse3 libfuse2 openssl util-linux jq pacemaker pacemaker-cli-utils corosync resource-agents libxml2-utils iproute2
+# Build and check the Debian package (make deb, tests/test_deb.py).
+DEB_PACKAGES := build-essential fakeroot debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-prometheus-client python3-yaml python3-bcrypt python3-venv python3-build lintian man-db
+APT_PACKAGES += $(DEB_PACKAGES)
 DEMO_DIR ?= build/demo
 
 .PHONY: run check-demo test system venv bench clean
@@ -15,6 +18,8 @@ check-demo: venv
 	$(PY) -m vgdrift.demo $(DEMO_DIR) --check
 
 test: system venv
+	$(PY) -m ruff check exporter tests grafana
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 system:
@@ -33,6 +38,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
+
+# The Debian package, in build/deb/ (built from a copy of the tree).
+.PHONY: deb
+deb:
+	@$(MAKE) --no-print-directory system APT_PACKAGES="$(DEB_PACKAGES)"
+	debian/build-deb build/deb
 
 bench: system venv
 	$(PY) tests/bench/bench.py

@@ -143,7 +143,7 @@ def _serve(backing: str, mountpoint: str, delay_ms: int) -> None:
             except OSError as e:
                 if isinstance(e, FuseOSError):
                     raise
-                raise FuseOSError(e.errno or errno.EIO)
+                raise FuseOSError(e.errno or errno.EIO) from e
         wrapped.__name__ = fn.__name__
         return wrapped
 
@@ -437,7 +437,7 @@ class FuseDisk:
         except Exception:
             pass
 
-    def __enter__(self) -> "FuseDisk":
+    def __enter__(self) -> FuseDisk:
         return self
 
     def __exit__(self, *exc) -> None:

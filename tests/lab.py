@@ -129,7 +129,7 @@ class Disk:
 
 
 class Node:
-    def __init__(self, lab: "Lab", name: str):
+    def __init__(self, lab: Lab, name: str):
         self.lab = lab
         self.name = name
         self.dir = lab.workdir / f"node-{name}"
@@ -480,7 +480,7 @@ class Lab:
         if errors:
             raise LabError("lab teardown: " + "; ".join(errors))
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc) -> None:

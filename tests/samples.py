@@ -18,7 +18,10 @@ def vg_report(state: str, name: str = "", duration: float = 0.004) -> model.VGRe
              model.CONFLICT: T0 + 5, model.UUID_MISMATCH: T0 + 7}.get(state, T0)
     disk = None if no_disk else model.DiskInfo(
         name=name, seqno=seqno, mtime=mtime, host="nodea",
-        system_id="nodea" if state == model.CONFLICT else "")
+        system_id="nodea" if state == model.CONFLICT else "",
+        # The disk's VG id joins the VG across nodes; under uuid_mismatch it
+        # is another VG than the cached one.
+        uuid="UUID-recreated" if state == model.UUID_MISMATCH else "UUID-" + name)
     pv_states = {
         model.PARTIAL: (model.PV_OK, model.PV_MISSING),
         model.MISSING: (model.PV_MISSING, model.PV_MISSING),
@@ -53,6 +56,11 @@ def all_states_result(**overrides) -> model.CheckResult:
                 model.ErrorItem(model.REASON_TIMEOUT, "/dev/sdy", "no answer in 10s"),
                 model.ErrorItem(model.REASON_IO, "/dev/sdx", "read failed: EIO")),
         reads=36, read_bytes=36 * 4096,
-        lvm=model.NodeLVMInfo("/etc/lvm", True, "/etc/lvm/devices/system.devices", "lvmlocal", "nodeb"))
+        lvm=model.NodeLVMInfo("/etc/lvm", True, "/etc/lvm/devices/system.devices", "lvmlocal", "nodeb"),
+        # One VG on this node's disks that no cache file describes (issue 11).
+        unknown_vgs=(model.UnknownVG("vg_new", "UUID-vg_new", 3, T0 + 900, "nodea", "",
+                                     (model.UnknownPV("pv0-vg_new", "/dev/sdq"),),
+                                     (model.Action("vgcfgbackup vg_new", "cache it"),)),),
+        discovered=STARTED - 30)
     fields.update(overrides)
     return model.CheckResult(**fields)

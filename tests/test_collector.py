@@ -56,7 +56,11 @@ def test_every_vg_state_is_exported():
         else:
             assert value(registry, "vgdrift_vg_seqno", vg=vg, source="disk") == report.disk.seqno
             assert value(registry, "vgdrift_vg_mtime_seconds", vg=vg, source="disk") == report.disk.mtime
-        info = dict(vg=vg, vg_uuid="UUID-" + vg, cache_host="nodeb",
+        # vg_uuid joins VGs across nodes: the disk's VG id (another VG's
+        # under uuid_mismatch), the cached id without a disk copy.
+        join = report.disk.uuid if report.disk is not None else "UUID-" + vg
+        assert join == ("UUID-recreated" if current == model.UUID_MISMATCH else "UUID-" + vg)
+        info = dict(vg=vg, vg_uuid=join, cache_host="nodeb",
                     disk_host="" if report.disk is None else "nodea", system_id=report.system_id)
         assert value(registry, "vgdrift_vg_info", **info) == 1
 

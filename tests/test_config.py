@@ -201,3 +201,27 @@ def test_serve_scan_options_resolve_the_lvm_system_dir(monkeypatch):
     monkeypatch.setenv("LVM_SYSTEM_DIR", "/from/env")
     assert scan_options(ServeConfig()).lvm_system_dir == "/from/env"
     assert scan_options(ServeConfig(lvm_system_dir="/given")).lvm_system_dir == "/given"
+
+
+def test_discovery_interval_from_file_and_flag(tmp_path):
+    assert ServeConfig().discovery_interval == 600.0          # 10m by default
+    path = write(tmp_path, "discovery:\n  interval: 0\n")
+    assert load_config(args(config_file=path)).discovery_interval == 0.0   # never
+    path = write(tmp_path, "discovery:\n  interval: 2m\n")
+    assert load_config(args(config_file=path)).discovery_interval == 120.0
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    ns = parser.parse_args(["--discovery.interval=0"], namespace=args(config_file=path))
+    assert load_config(ns).discovery_interval == 0.0
+    ns = parser.parse_args(["--discovery.interval=30s"], namespace=args())
+    assert load_config(ns).discovery_interval == 30.0
+    for bad in ("soon", "25h", "-1s", "true"):
+        path = write(tmp_path, f"discovery:\n  interval: {bad}\n")
+        with pytest.raises(ConfigError, match="discovery.interval"):
+            load_config(args(config_file=path))
+
+
+def test_discovery_interval_reaches_the_scanner(monkeypatch):
+    from vgdrift.serve.main import scan_options
+    assert scan_options(ServeConfig(discovery_interval=5.0)).discovery_interval == 5.0
+    assert scan_options(ServeConfig(discovery_interval=0.0)).discovery_interval == 0.0

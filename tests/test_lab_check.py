@@ -60,7 +60,9 @@ def run_check(lab, *args, devices=None, timeout=60):
     assert r.returncode == doc["exit_code"]
     # The worst VG decides, unless the answer as a whole is unknown (3),
     # which only an error can cause.
-    worst = max((STATE_EXIT[v["state"]] for v in doc["vgs"]), default=0)
+    worst = max([STATE_EXIT[v["state"]] for v in doc["vgs"]]
+                # VGs found by --discover that no cache file describes: 1 (refresh), 2 blocked.
+                + [2 if u["blockers"] else 1 for u in doc["unknown_vgs"]], default=0)
     assert r.returncode == worst or (r.returncode == 3 and doc["errors"]), (r.returncode, worst)
     # One line per error or warning, each naming vgdrift.
     lines = r.stderr.splitlines()

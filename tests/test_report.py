@@ -64,9 +64,31 @@ def test_changes_and_actions_in_both_formats():
 
 
 def test_in_sync_vgs_get_no_explanation_and_no_vgs_says_so():
-    text = render_text(all_states_result(vgs=(vg_report(model.IN_SYNC, "vg0"),)))
+    text = render_text(all_states_result(vgs=(vg_report(model.IN_SYNC, "vg0"),), unknown_vgs=()))
     assert text.splitlines()[1].startswith("vg0") and len(text.splitlines()) == 2
-    assert render_text(all_states_result(vgs=(), errors=())) == "no cached VGs: nothing to check\n"
+    assert render_text(all_states_result(vgs=(), errors=(), unknown_vgs=())) == \
+        "no cached VGs: nothing to check\n"
+
+
+def test_unknown_vgs_have_their_own_section_and_raise_the_exit_code():
+    result = all_states_result(vgs=(vg_report(model.IN_SYNC, "vg0"),), errors=())
+    text = render_text(result)
+    assert "VGs on this node's disks that no cache file describes (1)" in text
+    assert "vg_new  UUID-vg_new  3" in text and "run:     vgcfgbackup vg_new    # cache it" in text
+    assert result.exit_code == 1
+    # Even with no cached VG at all, the section is shown (not "nothing to check").
+    alone = all_states_result(vgs=(), errors=())
+    assert "no cached VGs" not in render_text(alone) and alone.exit_code == 1
+    blocked = all_states_result(vgs=(), errors=(), unknown_vgs=(model.UnknownVG(
+        "vg_new", "U", 3, 0, "nodea", "", (), (), (model.Blocker("filter", "pv", "/dev/sdq", "rejected"),)),))
+    assert blocked.exit_code == 2 and "blocked: filter: rejected" in render_text(blocked)
+    import json
+
+    from vgdrift.report import render_json
+    doc = json.loads(render_json(result))
+    (u,) = doc["unknown_vgs"]
+    assert set(u) == {"name", "uuid", "seqno", "mtime", "host", "system_id", "pvs", "blockers", "actions"}
+    assert u["pvs"] == [{"uuid": "pv0-vg_new", "device": "/dev/sdq"}] and doc["discovered"] == result.discovered
 
 
 def test_every_state_is_explained_in_the_text():

@@ -162,7 +162,7 @@ def test_devices_are_globbed_once_in_the_worker(tmp_path, monkeypatch):
     """The candidate list comes from the worker with its results; the parent
     never globs again (a second glob could see another set of devices)."""
     from vgdrift.disk import locate
-    from vgdrift.scan import ScanOptions, Scanner
+    from vgdrift.scan import Scanner, ScanOptions
     unpack("simple", tmp_path)
     calls = []
     real = locate.expand_globs

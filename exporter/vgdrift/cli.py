@@ -52,6 +52,8 @@ def _common(p: argparse.ArgumentParser, defaults: bool) -> None:
                    help="candidate devices or image files (repeatable; default every disk "
                         "and partition in /sys/class/block)")
     p.add_argument("--vg", action="append", metavar="NAME", help="check only this VG (repeatable)")
+    p.add_argument("--exclude-vg", action="append", metavar="NAME",
+                   help="leave this VG out, cached or discovered (repeatable)")
     p.add_argument("--timeout", type=_positive, default=10.0 if defaults else None, metavar="SECONDS",
                    help="a device not answering within this is unreadable (default 10)")
 
@@ -66,6 +68,9 @@ def build_parser(with_serve: bool = True) -> argparse.ArgumentParser:
                                        "Exit 0 in sync, 1 drift, 2 unsafe, 3 unknown.")
     _common(check, defaults=True)
     check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--discover", action="store_true",
+                       help="also read the label of every candidate device and report the VGs that "
+                            "no cache file describes (exit at least 1 when there are any)")
     check.add_argument("--textfile", metavar="PATH",
                        help="also write the metrics in node_exporter textfile format to PATH (atomically)")
     serve = sub.add_parser("serve", help="Prometheus exporter rescanning in the background")
@@ -120,6 +125,8 @@ def _check_unguarded(args) -> int:
         cache_dirs=tuple(args.cache_dir or ()),      # (): backup/backup_dir of the LVM configuration
         device_globs=tuple(args.devices or ()),
         vgs=tuple(args.vg or ()),
+        exclude_vgs=tuple(args.exclude_vg or ()),
+        discover=args.discover,
         timeout=args.timeout,
         lvm_system_dir=system_dir() if args.lvm_system_dir is None else args.lvm_system_dir)
     result = Scanner(options, isolation="fork").scan()

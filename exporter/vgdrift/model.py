@@ -3,7 +3,7 @@ CLI renders and the exporter turns into metrics.  No I/O here."""
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 
 class VGState(str, Enum):
@@ -91,7 +91,7 @@ class Exit(IntEnum):
     UNKNOWN = 3
 
 
-STATE_EXIT = {
+STATE_EXIT: Dict[str, Exit] = {
     VGState.IN_SYNC: Exit.OK,
     VGState.DRIFT: Exit.DRIFT,
     VGState.CACHE_AHEAD: Exit.UNSAFE,
@@ -142,6 +142,9 @@ class DiskInfo:
     mtime: int
     host: str
     system_id: str
+    # The on-disk VG's id: the key that joins this VG across nodes (issue
+    # 11); under uuid_mismatch it is not the cached id.
+    uuid: str = ""
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ class VGReport:
         return self.disk.system_id if self.disk else ""
 
     def pv_counts(self) -> dict:
-        counts = {s: 0 for s in PV_STATES}
+        counts: Dict[str, int] = {s: 0 for s in PV_STATES}
         for pv in self.pvs:
             counts[pv.state] += 1
         return counts
@@ -249,6 +252,34 @@ class ErrorItem:
 
 
 @dataclass(frozen=True)
+class UnknownPV:
+    uuid: str
+    device: Optional[str]  # where this node found it (None: listed by the VG, not seen here)
+
+
+@dataclass(frozen=True)
+class UnknownVG:
+    """A VG on this node's candidate devices that no cache file describes
+    (check --discover, serve's discovery): this node could not take it over
+    before importing or refreshing it."""
+    name: str
+    uuid: str
+    seqno: int
+    mtime: int             # creation_time of the newest on-disk copy
+    host: str              # creation_host of that copy
+    system_id: str
+    pvs: Tuple[UnknownPV, ...]
+    actions: Tuple[Action, ...] = ()
+    blockers: Tuple[Blocker, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        # Refresh (vgcfgbackup) first: at least 1; unsafe while this node's
+        # LVM would not even see or own it.
+        return EXIT_UNSAFE if self.blockers else EXIT_DRIFT
+
+
+@dataclass(frozen=True)
 class CheckResult:
     host: str
     started: float         # epoch seconds
@@ -260,12 +291,15 @@ class CheckResult:
     unknown: bool = False  # the answer as a whole is unknown (exit 3)
     warnings: Tuple[ErrorItem, ...] = ()
     lvm: Optional[NodeLVMInfo] = None   # None: this node's LVM configuration was not consulted
+    unknown_vgs: Tuple[UnknownVG, ...] = ()
+    discovered: Optional[float] = None  # epoch seconds of the discovery unknown_vgs is from; None: none ran
 
     @property
     def exit_code(self) -> int:
         if self.unknown:
             return EXIT_UNKNOWN
-        return max((vg.exit_code for vg in self.vgs), default=EXIT_OK)
+        return max([vg.exit_code for vg in self.vgs] + [u.exit_code for u in self.unknown_vgs],
+                   default=EXIT_OK)
 
     @property
     def success(self) -> bool:

@@ -3,13 +3,13 @@
 import json
 import os
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from . import model as m
 
 JSON_VERSION = 1
 
-_EXPLAIN = {
+_EXPLAIN: Dict[str, str] = {
     m.IN_SYNC: "cache and disk agree",
     m.DRIFT: "the VG changed on disk since this node cached it: refresh before activating",
     m.CACHE_AHEAD: "the disks hold an OLDER version than this node cached (rolled back or wrong disks)",
@@ -20,7 +20,8 @@ _EXPLAIN = {
     m.MISSING: "no PV of the VG holds it any more, or none is visible",
     m.INCONSISTENT: "the VG's on-disk copies disagree or one is corrupt",
     m.UNREADABLE: "the metadata could not be read",
-    m.UNKNOWN: "this node's cached copy could not be read: its state cannot be told",
+    m.UNKNOWN: "this node's cached copy could not be read or parsed, or this node's LVM view is unknown: "
+               "its state cannot be told",
 }
 
 
@@ -71,7 +72,19 @@ def to_json(result: m.CheckResult) -> dict:
         "reads": result.reads,
         "read_bytes": result.read_bytes,
         "lvm": _lvm_json(result.lvm),
+        # VGs on this node's disks that no cache file describes (--discover);
+        # [] also when discovery did not run ("discovered" is then null).
+        "unknown_vgs": [_unknown_json(u) for u in result.unknown_vgs],
+        "discovered": result.discovered,
     }
+
+
+def _unknown_json(u: m.UnknownVG) -> dict:
+    return {"name": u.name, "uuid": u.uuid, "seqno": u.seqno, "mtime": u.mtime, "host": u.host,
+            "system_id": u.system_id, "pvs": [{"uuid": p.uuid, "device": p.device} for p in u.pvs],
+            "blockers": [{"reason": b.reason, "pv": b.pv, "device": b.device, "message": b.message}
+                         for b in u.blockers],
+            "actions": [{"command": a.command, "reason": a.reason} for a in u.actions]}
 
 
 def _lvm_json(info: Optional[m.NodeLVMInfo]) -> Optional[dict]:
@@ -101,6 +114,8 @@ def render_internal_error(message: str, where: str, started: float) -> str:
         "reads": 0,
         "read_bytes": 0,
         "lvm": None,
+        "unknown_vgs": [],
+        "discovered": None,
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -116,7 +131,7 @@ def _pv_count(vg: m.VGReport) -> str:
 
 def render_text(result: m.CheckResult) -> str:
     lines: List[str] = []
-    if not result.vgs:
+    if not result.vgs and not result.unknown_vgs:
         return "no cached VGs: nothing to check\n" if not result.errors else ""
     if result.vgs:
         rows = [("VG", "STATE", "CACHED SEQNO", "CACHED MTIME", "DISK SEQNO", "DISK MTIME", "PVS")]
@@ -151,4 +166,33 @@ def render_text(result: m.CheckResult) -> str:
                              + (f": {pv.error}" if pv.error else ""))
         for a in vg.actions:
             lines.append(f"  run:     {a.command}    # {a.reason}" if a.command else f"  note:    {a.reason}")
+    _render_unknown(result, lines)
     return "\n".join(lines) + "\n"
+
+
+def _render_unknown(result: m.CheckResult, lines: List[str]) -> None:
+    """The section for VGs on this node's disks that no cache file describes."""
+    if not result.unknown_vgs:
+        return
+    if lines:
+        lines.append("")
+    lines.append(f"VGs on this node's disks that no cache file describes ({len(result.unknown_vgs)}): "
+                 f"import or refresh before this node could take them over")
+    rows = [("VG", "UUID", "DISK SEQNO", "DISK MTIME", "CREATED ON", "SYSTEM ID", "PVS")]
+    for u in result.unknown_vgs:
+        seen = sum(1 for p in u.pvs if p.device)
+        rows.append((u.name, u.uuid, str(u.seqno), _ts(u.mtime), u.host or "-", u.system_id or "-",
+                     f"{seen}/{len(u.pvs)}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    for u in result.unknown_vgs:
+        lines.append("")
+        lines.append(f"{u.name}: unknown to this node ({u.uuid})")
+        for b in u.blockers:
+            lines.append(f"  blocked: {b.reason}: {b.message}")
+        for p in u.pvs:
+            if not p.device:
+                lines.append(f"  pv {p.uuid}: not visible on this node")
+        for a in u.actions:
+            lines.append(f"  run:     {a.command}    # {a.reason}" if a.command else f"  note:    {a.reason}")

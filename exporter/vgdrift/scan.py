@@ -15,7 +15,8 @@ from .disk import locate, worker
 from .disk.diskscan import Plan, WantedVG
 from .node import devicesfile, filters, lvmconf, systemid
 from .node.cache import DEFAULT_DIR, CachedVG, read_cache
-from .verdict.actions import unknown_actions
+from .textmeta import VGMeta
+from .verdict.actions import discovered_actions, unknown_actions
 from .verdict.compare import compare
 from .verdict.readiness import NodeContext
 from .verdict.views import PVView, build_views
@@ -38,6 +39,12 @@ class ScanOptions:
     # would see, own and activate each VG (readiness); None: not consulted
     # (library use; `check` and `serve` always give one).
     lvm_system_dir: Optional[str] = None
+    # Discovery (issue 11): `discover` makes every scan look for VGs that no
+    # cache file describes (check --discover); serve sets
+    # `discovery_interval` instead (seconds, 0 = never) and reports the
+    # last discovery's findings in the scans between.
+    discover: bool = False
+    discovery_interval: float = 0.0
 
 
 def node_context(conf: lvmconf.NodeLVM, devices: List[str],
@@ -149,7 +156,7 @@ def _unknown_vgs(options: ScanOptions, chosen: List[CachedVG],
         errors[i] = m.ErrorItem(e.reason, e.where, e.message, vg=name)
         reports.append(m.VGReport(name=name, uuid="", state=m.UNKNOWN,
                                   cache=m.CacheInfo(e.where, 0, 0, "", ""), disk=None, pvs=(),
-                                  actions=unknown_actions(e.where), reason=e.reason))
+                                  actions=unknown_actions(e.where, e.reason), reason=e.reason))
     if reports:
         # --vg NAME with NAME's file unreadable: it is in the cache, just not readable.
         listed = ", ".join(options.cache_dirs)
@@ -212,6 +219,47 @@ def device_access_errors(globs: Tuple[str, ...], limit: int = 64) -> List[m.Erro
     return errors
 
 
+# --- discovery (issue 11) ----------------------------------------------------
+
+def _discovered(out: worker.Outcome, known_ids: set, o: ScanOptions,
+                warnings: List[m.ErrorItem]) -> List[Tuple[VGMeta, Dict[str, Optional[str]]]]:
+    """The VGs the disks hold that no cache file describes: the newest copy
+    of each, and where this node found each of its PVs.  Orphan PVs (no
+    committed copy) give no text, hence no VG.  A candidate that could not
+    be read is a warning: discovery may have missed a VG on it."""
+    heads = list(out.heads.values()) + list(out.discovered.values())
+    for h in out.discovered.values():
+        if h.reason is not None and h.error:
+            warnings.append(m.ErrorItem(h.reason, h.path, f"discovery: {h.error}"))
+    newest: Dict[str, VGMeta] = {}
+    for t in out.texts.values():
+        vg = t.vg
+        if vg is None or vg.id in known_ids:
+            continue
+        if (o.vgs and vg.name not in o.vgs) or vg.name in o.exclude_vgs:
+            continue
+        if vg.id not in newest or vg.seqno > newest[vg.id].seqno:
+            newest[vg.id] = vg
+    found = []
+    for vg_id in sorted(newest, key=lambda i: (newest[i].name, i)):
+        vg = newest[vg_id]
+        devs: Dict[str, Optional[str]] = {}
+        for pv in vg.pvs:
+            paths = [h.path for h in heads if h.pv_uuid == pv.id and h.label is not None and h.reason is None]
+            devs[pv.id] = locate.preferred(paths, pv.device or None)[0] if paths else None
+        found.append((vg, devs))
+    return found
+
+
+def _unknown_record(vg: VGMeta, devs: Dict[str, Optional[str]], cache_dir: str, backup_dir: str,
+                    node: Optional[NodeContext]) -> m.UnknownVG:
+    ready = node.evaluate(vg, devs) if node is not None else None
+    return m.UnknownVG(vg.name, vg.id, vg.seqno, vg.creation_time, vg.creation_host, vg.system_id,
+                       tuple(m.UnknownPV(pv.id, devs.get(pv.id)) for pv in vg.pvs),
+                       discovered_actions(vg, devs, os.path.join(cache_dir, vg.name), backup_dir, ready),
+                       tuple(b.record() for b in ready.blockers) if ready is not None else ())
+
+
 class Scanner:
     def __init__(self, options: ScanOptions, isolation: str = "spawn"):
         if isolation not in ("fork", "spawn"):
@@ -224,6 +272,10 @@ class Scanner:
         self.isolation = isolation
         self.abandoned: Dict[int, Tuple[worker.Running, frozenset]] = {}   # pid -> (worker, idents)
         self.parsed: dict = {}    # cache files parsed by earlier scans (cache.read_file)
+        # The last discovery's findings (issue 11), kept for the scans between.
+        self.discovered: Tuple[m.UnknownVG, ...] = ()
+        self.discovered_at: Optional[float] = None
+        self.discovered_mono: Optional[float] = None
 
     def _outstanding(self) -> frozenset:
         """Devices an earlier, abandoned worker is still blocked on."""
@@ -253,12 +305,13 @@ class Scanner:
                                           f"VG {name} is not in the cache ({', '.join(o.cache_dirs)})", vg=name))
         return [c for c in chosen if c.vg.name not in o.exclude_vgs]
 
-    def _read_disks(self, chosen: List[CachedVG]) -> Tuple[worker.Outcome, locate.Siblings]:
+    def _read_disks(self, chosen: List[CachedVG], discover: bool = False,
+                    known_pvs: frozenset = frozenset()) -> Tuple[worker.Outcome, locate.Siblings]:
         """Runs the worker; meanwhile indexes loop devices (sysfs only)."""
         o = self.options
         plan = Plan(tuple(WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
                           for c in chosen),
-                    tuple(o.device_globs), o.timeout, self._outstanding())
+                    tuple(o.device_globs), o.timeout, self._outstanding(), discover, known_pvs)
         deadline = time.monotonic() + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
         running = worker.start(plan, self.isolation)
         siblings = locate.Siblings()
@@ -294,7 +347,18 @@ class Scanner:
             o = replace(o, cache_dirs=(default,))
         return conf, o
 
-    def scan(self) -> m.CheckResult:
+    def _discovery_due(self, discover: Optional[bool]) -> bool:
+        if discover is not None:
+            return discover
+        if self.options.discover:
+            return True
+        every = self.options.discovery_interval
+        return every > 0 and (self.discovered_mono is None or time.monotonic() - self.discovered_mono >= every)
+
+    def scan(self, discover: Optional[bool] = None) -> m.CheckResult:
+        """One check; with discovery when `discover` is True, or (None) when
+        the options ask for it every scan or its interval has passed."""
+        discover = self._discovery_due(discover)
         started, t0 = time.time(), time.monotonic()
         conf_errors: List[m.ErrorItem] = []
         conf, o = self._lvm_conf(conf_errors)
@@ -309,8 +373,9 @@ class Scanner:
         unknown_vgs = _unknown_vgs(o, chosen, errors)
         if chosen or unknown_vgs:
             errors += device_access_errors(tuple(o.device_globs))
-        if chosen:
-            out, siblings = self._read_disks(chosen)
+        found_unknown: List[Tuple[VGMeta, Dict[str, Optional[str]]]] = []
+        if chosen or discover:
+            out, siblings = self._read_disks(chosen, discover, frozenset(pv.id for c in cached for pv in c.vg.pvs))
             stats = out.stats or {}
             if out.error:
                 errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
@@ -321,8 +386,16 @@ class Scanner:
             views = build_views(out, hints, o.device_globs, siblings)
             durations = _durations(chosen, views, out)
             node = None
+            if discover:
+                # The cache read again after the labels: a VG this node has
+                # just created (vgcreate writes the disks, then its backup)
+                # is not unknown here.
+                again, _, _ = read_cache(o.cache_dirs, self.parsed)
+                known = {c.vg.id for c in cached + again}
+                found_unknown = _discovered(out, known, o, warnings)
             if conf is not None:
-                found = sorted({v.device for v in views.values() if v.device})
+                found = sorted({v.device for v in views.values() if v.device}
+                               | {d for _, devs in found_unknown for d in devs.values() if d})
                 node, lvm_info = node_context(conf, found, warnings)
             for c in chosen:
                 info = m.CacheInfo(c.path, c.vg.seqno, c.vg.creation_time, c.vg.creation_host, c.vg.description)
@@ -333,9 +406,23 @@ class Scanner:
                 warnings += [m.ErrorItem(m.REASON_CONFIG, report.cache.path, n, vg=report.name)
                              for n in report.notes]
             errors += _internal_errors(out, errors)
+            if discover:
+                # A VG the disks hold instead of a cached one (uuid_mismatch)
+                # is reported there, under its own id.
+                shown = {r.disk.uuid for r in reports if r.disk is not None}
+                backup_dir = node.conf.backup_dir if node is not None else DEFAULT_DIR
+                self.discovered = tuple(
+                    _unknown_record(vg, devs, o.cache_dirs[0], backup_dir, node)
+                    for vg, devs in found_unknown if vg.id not in shown)
+                self.discovered_at, self.discovered_mono = time.time(), time.monotonic()
         elif conf is not None:
             _, lvm_info = node_context(conf, [], warnings)
         reports += unknown_vgs
+        # Between discoveries (serve): the last one's findings, less the VGs
+        # cached since (a vgcfgbackup here resolves them at the next scan).
+        cached_ids = {c.vg.id for c in cached}
+        unknown_found = tuple(u for u in self.discovered if u.uuid not in cached_ids
+                              and (not o.vgs or u.name in o.vgs) and u.name not in o.exclude_vgs)
         # Unknown: the cache could not be read, the worker failed, a device
         # could not even be opened for lack of permission, or this node's
         # LVM configuration could not be read.
@@ -343,7 +430,7 @@ class Scanner:
                       for e in errors)
         return m.CheckResult(os.uname().nodename, started, time.monotonic() - t0, tuple(reports),
                              tuple(errors), stats.get("reads", 0), stats.get("read_bytes", 0), unknown,
-                             tuple(warnings), lvm_info)
+                             tuple(warnings), lvm_info, unknown_found, self.discovered_at)
 
     def adopt(self, other: "Scanner") -> None:
         """Takes over the workers another Scanner left blocked on devices

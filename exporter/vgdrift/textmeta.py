@@ -2,6 +2,7 @@
 archives, and the VG view a comparison needs."""
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -146,6 +147,11 @@ def parse(data, source: str = "<text>", config: bool = False,
     else:
         nul = data.find("\0")
         text = data if nul < 0 else data[:nul]
+    if not config:
+        try:
+            return _parse_fast(text)
+        except _Slow:
+            pass    # the exact parser below gives the answer, or the error
     root: dict = {}
     stack = [root]
     toks = _Tokens(text, source, config)
@@ -182,6 +188,84 @@ def parse(data, source: str = "<text>", config: bool = False,
             raise toks.error(pos2, f"expected '=' or '{{' after {_show(key)}, got {_show(value2 or 'end of text')}")
     if len(stack) != 1:
         raise toks.error(-1, "unterminated section: missing '}'")
+    return root
+
+
+# --- the fast path -----------------------------------------------------
+# What LVM writes is a small subset of the grammar: sections, `key = value`
+# with strings, decimal integers and flat arrays of those, comments at
+# line ends.  One regular expression reads it a whole
+# statement per match, in C; Python sees one tuple per statement.
+# Anything else (octal, floats, comments inside a statement, quoted names,
+# duplicate keys, damage of any kind) raises _Slow, and the exact parser
+# above reads the text again: it alone decides what is an error and says
+# where, so the fast path only has to agree with it on what it accepts.
+_SP = r"[ \t\r\n\f\v]"
+# Up to 18 digits and no leading zero (LVM reads that as octal): always in
+# 64-bit range.  Not followed by a character that would continue the word
+# (1.5, 1e5, 12abc are not integers).
+_FAST_INT = r"""[+-]?(?:0|[1-9][0-9]{0,17})(?![^\s{}\[\]=,"\#])"""
+_FAST_STR = r'"[^"\\]*(?:\\.[^"\\]*)*"'     # as _TOKEN's, unrolled
+_FAST_ITEM = "(?:" + _FAST_STR + "|" + _FAST_INT + ")"
+# Blanks and comments are skipped in front of each statement, so that
+# findall yields one tuple per statement (and one, empty, at the end).
+_FAST = re.compile(r"""
+    (?: """ + _SP + r""" | \#[^\n]* )*
+    (?: (?=(?P<k>[^\s{}\[\]=,"\#]+))(?P=k) """ + _SP + r"""*
+    (?: (?P<o>\{)
+      | = """ + _SP + r"""* (?: (?P<s>""" + _FAST_STR + r""")
+                              | (?P<i>""" + _FAST_INT + r""")
+                              | (?P<a>\[ """ + _SP + "*(?:" + _FAST_ITEM + _SP + "*," + _SP + "*)*(?:"
+                                      + _FAST_ITEM + _SP + r"""*)? \]) ) )
+      | (?P<c>\})
+      | (?P<bad>.+)
+      | \Z )
+""", re.VERBOSE | re.DOTALL | re.ASCII)
+_FAST_ITEMS = re.compile("(" + _FAST_STR + ")|(" + _FAST_INT + ")", re.ASCII | re.DOTALL)
+
+
+def _fast_str(quoted: str) -> str:
+    # As _scalar: only \" and \\ are LVM's escapes; any other pair keeps
+    # the escaped character.
+    return _UNESCAPE.sub(r"\1", quoted[1:-1]) if "\\" in quoted else quoted[1:-1]
+
+
+class _Slow(Exception):
+    """The fast path declines this text."""
+
+
+def _parse_fast(text: str) -> dict:
+    root: dict = {}
+    cur = root
+    stack = [root]
+    for key, opened, string, integer, array, closed, bad in _FAST.findall(text):
+        if key:
+            if key in cur:
+                raise _Slow
+            if opened:
+                if len(stack) > MAX_DEPTH:
+                    raise _Slow
+                cur[key] = cur = {}
+                stack.append(cur)
+            elif string:
+                cur[key] = _fast_str(string) if "\\" in string else string[1:-1]
+            elif integer:
+                cur[key] = int(integer)
+            elif array == "[]":
+                cur[key] = []
+            else:
+                # The statement's pattern checked the array's shape: items
+                # separated by commas, a trailing comma allowed.
+                cur[key] = [int(i) if i else _fast_str(q) for q, i in _FAST_ITEMS.findall(array)]
+        elif closed:
+            if len(stack) == 1:
+                raise _Slow
+            stack.pop()
+            cur = stack[-1]
+        elif bad:
+            raise _Slow
+    if len(stack) != 1:
+        raise _Slow
     return root
 
 
@@ -331,14 +415,6 @@ def _check_lv(lv: dict, path: str, source: str, segments: int) -> None:
         _get(lv, "creation_time", int, path, source, bounds=U64)
 
 
-def _freeze(value):
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 WRITE_LOCKED = "WRITE_LOCKED"
 MISSING_FLAG = "MISSING"
 # PV keys that say how the writing node found the PV, not what the VG is.
@@ -403,7 +479,10 @@ def _digest(vg: dict) -> str:
     copy (copies on disk are compared by their header checksum instead).
     A digest rather than the structure, because on-disk copies travel from
     the worker process to the parent."""
-    return hashlib.blake2b(repr(_freeze(content(vg))).encode(), digest_size=16).hexdigest()
+    # JSON with sorted keys is canonical for what the parser makes (dicts
+    # with string keys, lists, str, int, float) and is written in C.
+    canonical = json.dumps(content(vg), sort_keys=True, ensure_ascii=True)
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
 
 
 def vg_from_tree(tree: dict, source: str) -> VGMeta:

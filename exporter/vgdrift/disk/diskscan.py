@@ -37,6 +37,11 @@ class Plan:
     patterns: Tuple[str, ...]          # candidate globs; () = every disk in sysfs
     timeout: float
     skip: FrozenSet[tuple] = frozenset()   # identities with a read still outstanding
+    # Discovery (issue 11): also read the label of every candidate and the
+    # metadata of PVs that no cached VG lists (known_pvs: every cached
+    # VG's PV uuids, whether checked or not).
+    discover: bool = False
+    known_pvs: FrozenSet[str] = frozenset()
 
 
 def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WORKERS,
@@ -98,6 +103,10 @@ class DiskScan:
         self.texts: Dict[tuple, TextObs] = {}
         self.text_failures: Dict[tuple, TextObs] = {}
         self.hung: Set[tuple] = set()
+        # Devices first read by discovery: sent as "discovered", so that
+        # the cached VGs' verdicts do not depend on whether it ran.
+        self.discovery_only: Set[tuple] = set()
+        self.extra: Set[str] = set()      # PV uuids whose texts discovery reads
         self.scanned = False
         self.wanted = frozenset(u for vg in plan.vgs for u, _ in vg.pvs)
         self.vg_ids = frozenset(vg.id for vg in plan.vgs)
@@ -158,7 +167,7 @@ class DiskScan:
             return
         self.heads[obs.ident] = obs
         if obs.reason != NOT_PV:
-            self.emit("head", obs)
+            self.emit("discovered" if obs.ident in self.discovery_only else "head", obs)
 
     def _text(self, obs: TextObs) -> None:
         self.texts[obs.key] = obs
@@ -184,7 +193,7 @@ class DiskScan:
                 if key in self.texts and self.texts[key].vg is not None:
                     continue
                 if (head.pv_uuid not in self.wanted and head.pv_uuid not in self.disk_listed()
-                        and not self.plan.patterns):
+                        and head.pv_uuid not in self.extra and not self.plan.patterns):
                     # With explicit --devices every copy named there is read
                     # once (one text per distinct copy): a PV that only an
                     # older copy of a wanted VG lists (an outdated PV) shows
@@ -326,6 +335,25 @@ class DiskScan:
             retrying(settled, _Disagreeing, look_again)
         except _Disagreeing:
             pass   # still disagreeing: the comparison says so
+        if self.plan.discover:
+            self.discover()
+
+    def discover(self) -> None:
+        """VGs on the candidates that no cache file describes: one label
+        read per candidate not read yet (no header), then the header of each
+        PV no cached VG lists, then one text per distinct committed copy
+        among those (one per VG when its copies agree).  An orphan PV (no
+        committed copy) costs its header read and yields nothing."""
+        new = [(p, i) for p, i in self.candidates() if i not in self.heads]
+        self.discovery_only.update(i for _, i in new)
+        self.read_heads([(p, i, LABEL_READ, frozenset()) for p, i in new])
+        known = self.plan.known_pvs | self.wanted | self.disk_listed()
+        heads = [h for h in self.heads.values() if h.pv_uuid and h.label is not None and h.reason is None
+                 and h.pv_uuid not in known]
+        self.extra.update(h.pv_uuid for h in heads if h.pv_uuid)
+        self.read_heads([(h.path, h.ident, HEAD_READ, None) for h in heads
+                         if h.mda is None and h.mda_count])
+        self.read_texts()
 
 
 class _Disagreeing(Exception):

@@ -37,6 +37,9 @@ class Outcome:
     heads: Dict[tuple, pvread.HeadObs] = field(default_factory=dict)
     texts: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
     text_failures: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
+    # Heads of devices only discovery read (Plan.discover): kept out of
+    # the cached VGs' views.
+    discovered: Dict[tuple, pvread.HeadObs] = field(default_factory=dict)
     candidates: Optional[Tuple[str, ...]] = None   # paths the candidate scan looked at, if it ran
     stats: Optional[dict] = None     # set when the worker finished its plan
     error: Optional[str] = None      # the worker itself failed
@@ -67,6 +70,8 @@ def child_main(plan: diskscan.Plan, fd: int) -> None:
 def _apply(out: Outcome, kind: str, obj) -> None:
     if kind == "head":
         out.heads[obj.ident] = obj
+    elif kind == "discovered":
+        out.discovered[obj.ident] = obj
     elif kind == "text":
         out.texts[obj.key] = obj
     elif kind == "text_failure":

@@ -44,7 +44,9 @@ class VgdriftCollector:
     def describe(self) -> Iterator[Metric]:
         # The registry only needs the names: a snapshot "after a scan" with
         # no VGs yields every family, without samples for the VG ones.
-        return self._families(replace(ScanStats().snapshot(), last_scan_timestamp=0.0))
+        # (and "after a discovery": the discovery families are named too).
+        return self._families(replace(ScanStats().snapshot(), last_scan_timestamp=0.0,
+                                      result=model.CheckResult("", 0.0, 0.0, (), discovered=0.0)))
 
     def collect(self) -> Iterator[Metric]:
         return self._families(self._stats.snapshot())
@@ -84,7 +86,11 @@ def _vg_families(result: Optional[model.CheckResult]) -> Iterator[Metric]:
         f["vgdrift_vg_drift_seconds"].add_metric([vg.name], delta)
         for s, n in vg.pv_counts().items():
             f["vgdrift_vg_pvs"].add_metric([vg.name, s], n)
-        f["vgdrift_vg_info"].add_metric([vg.name, vg.uuid, vg.cache.host,
+        # vg_uuid: the id of the VG read from disk, the key that joins a VG
+        # across nodes; the cached id only when no disk copy was read.
+        # Under uuid_mismatch it is the disk's VG, never the cached id.
+        join_uuid = vg.disk.uuid if vg.disk is not None and vg.disk.uuid else vg.uuid
+        f["vgdrift_vg_info"].add_metric([vg.name, join_uuid, vg.cache.host,
                                          vg.disk.host if vg.disk else "", vg.system_id], 1)
         f["vgdrift_vg_scan_duration_seconds"].add_metric([vg.name], vg.duration_seconds)
         # Readiness: every reason always present; ownership and
@@ -96,10 +102,28 @@ def _vg_families(result: Optional[model.CheckResult]) -> Iterator[Metric]:
         if vg.autoactivation is not None:
             f["vgdrift_vg_autoactivation"].add_metric([vg.name], 1 if vg.autoactivation else 0)
     yield from f.values()
+    yield from _unknown_families(result)
     info = family("vgdrift_node_lvm_info")
     if result is not None and result.lvm is not None:
         info.add_metric(node_lvm_labels(result.lvm), 1)
     yield info
+
+
+def _unknown_families(result: Optional[model.CheckResult]) -> Iterator[Metric]:
+    """VGs the last discovery found that no cache file describes.  The
+    count and the timestamp are absent until a discovery ran (0 would say
+    "none" before anything was looked at)."""
+    info = family("vgdrift_unknown_vg_info")
+    seen = set()
+    for u in result.unknown_vgs if result else ():
+        if u.uuid in seen:
+            continue
+        seen.add(u.uuid)
+        info.add_metric([u.name, u.uuid, u.system_id, u.host], 1)
+    yield info
+    if result is not None and result.discovered is not None:
+        yield family("vgdrift_unknown_vgs", value=len(seen))
+        yield family("vgdrift_last_discovery_timestamp_seconds", value=result.discovered)
 
 
 def node_lvm_labels(lvm: model.NodeLVMInfo) -> List[str]:

@@ -32,6 +32,8 @@ class ServeConfig:
     vgs: Tuple[str, ...] = ()              # () = every cached VG
     exclude_vgs: Tuple[str, ...] = ()
     interval: float = 30.0
+    # Discovery of VGs no cache file describes (issue 11): seconds, 0 = never.
+    discovery_interval: float = 600.0
     timeout: float = 10.0
     listen_address: str = ":9867"
     telemetry_path: str = "/metrics"
@@ -83,6 +85,18 @@ def parse_interval(value: Any) -> float:
     seconds = parse_duration(value)
     if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
         raise ValueError("scan interval must be between 100ms and 24h, got %r" % value)
+    return seconds
+
+
+def parse_discovery_interval(value: Any) -> float:
+    """--discovery.interval / discovery.interval: 0 (never), or a duration
+    from 100ms to 24h."""
+    if value == 0 or (isinstance(value, str) and value.strip() in ("0", "0s")):
+        if not isinstance(value, bool):
+            return 0.0
+    seconds = parse_duration(value)
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise ValueError("discovery interval must be 0 (never) or between 100ms and 24h, got %r" % value)
     return seconds
 
 
@@ -148,6 +162,7 @@ _FILE_KEYS = {
     "vgs.exclude": ("exclude_vgs", _str_list),
     "scan.interval": ("interval", parse_interval),
     "scan.timeout": ("timeout", parse_timeout),
+    "discovery.interval": ("discovery_interval", parse_discovery_interval),
     "web.listen_address": ("listen_address", check_listen_address),
     "web.telemetry_path": ("telemetry_path", check_telemetry_path),
     "log.level": ("log_level", check_log_level),
@@ -210,6 +225,7 @@ _FLAG_FIELDS = {
     "exclude_vg": "exclude_vgs",
     "timeout": "timeout",
     "scan_interval": "interval",
+    "discovery_interval": "discovery_interval",
     "web_listen_address": "listen_address",
     "web_telemetry_path": "telemetry_path",
     "web_config_file": "web_config_file",

@@ -166,4 +166,4 @@ class ScanLoop(threading.Thread):
 
 def _scan_key(config: ServeConfig) -> tuple:
     return (config.cache_dirs, config.device_globs, config.vgs, config.exclude_vgs, config.timeout,
-            config.lvm_system_dir)
+            config.lvm_system_dir, config.discovery_interval)

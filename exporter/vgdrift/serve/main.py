@@ -28,6 +28,7 @@ from .config import (
     check_log_level,
     check_telemetry_path,
     load_config,
+    parse_discovery_interval,
     parse_interval,
 )
 from .exposition import Exposition
@@ -65,6 +66,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=_flag(check_log_format), help="log format (default logfmt)")
     add("--scan.interval", dest="scan_interval", metavar="DURATION",
         type=_flag(parse_interval), help="time between scans, 100ms to 24h, e.g. 30s, 1m (default 30s)")
+    add("--discovery.interval", dest="discovery_interval", metavar="DURATION",
+        type=_flag(parse_discovery_interval),
+        help="time between discoveries of VGs that no cache file describes (one label read per "
+             "candidate device, in a scan), 0 = never (default 10m)")
 
 
 def _flag(check: Callable[[Any], Any]) -> Callable[[str], Any]:
@@ -101,6 +106,7 @@ def scan_options(config: ServeConfig) -> Any:
     # again only when lvm.conf or lvmlocal.conf changes (lvmconf.ConfigCache).
     return ScanOptions(cache_dirs=config.cache_dirs, device_globs=config.device_globs,
                        vgs=config.vgs, exclude_vgs=config.exclude_vgs, timeout=config.timeout,
+                       discovery_interval=config.discovery_interval,
                        lvm_system_dir=system_dir() if config.lvm_system_dir is None else config.lvm_system_dir)
 
 

@@ -252,12 +252,18 @@ def _unreadable(ctx: Ctx) -> Actions:
                            + (f" ({errs[0]})" if errs else "") + "; check the paths (multipath -ll, dmesg)"),)
 
 
-def unknown_actions(cache_path: str) -> Actions:
-    """For a VG whose cached copy cannot be read (scan.py builds such
-    reports without any metadata, hence no Ctx)."""
-    return (m.Action(None, f"do not activate: this node's cached copy {cache_path} cannot be read, so "
-                           f"nothing can be told about the VG; restore read access to it (and its "
-                           f"directory) for vgdrift, then check again"),)
+def unknown_actions(cache_path: str, reason: str = m.REASON_PERMISSION) -> Actions:
+    """For a VG whose cached copy cannot be read or parsed (scan.py builds
+    such reports without any metadata, hence no Ctx)."""
+    if reason == m.REASON_PERMISSION:
+        fix = "restore read access to it (and its directory) for vgdrift"
+    else:
+        # A file LVM itself would refuse: only a fresh backup replaces it.
+        fix = ("move it out of the cache directory and refresh it with vgcfgbackup once the VG is known "
+               "to be in a good state (the error above says what is wrong with it)")
+    return (m.Action(None, f"do not activate: this node's cached copy {cache_path} cannot be "
+                           f"{'read' if reason == m.REASON_PERMISSION else 'parsed'}, so nothing can be told "
+                           f"about the VG; {fix}, then check again"),)
 
 
 def _unknown(ctx: Ctx) -> Actions:
@@ -338,3 +344,28 @@ def divergent_actions(groups) -> Actions:
                            f"LVM would use one of them by its own rules. Find out which LUN is the real "
                            f"one, stop presenting the stale copy to this node (or reject it with an "
                            f"lvm.conf filter), then check again"),)
+
+
+def discovered_actions(vg: VGMeta, pv_devices: Mapping[str, Optional[str]], cache_path: str,
+                       backup_dir: str, ready: Optional[Readiness]) -> Actions:
+    """For a VG on this node's disks that no cache file describes (issue
+    11): the fixes for whatever would keep this node's LVM from seeing it
+    (devices file, filter), as for blocked VGs, then `vgcfgbackup
+    [--foreign] NAME` into the cache directory (`cache_path`: the file it
+    would write)."""
+    out = []
+    missing = [u for u, d in pv_devices.items() if not d]
+    if missing:
+        out.append(m.Action(None, f"PV(s) {', '.join(missing)} of VG {vg.name} are not visible on this node; "
+                                  f"present the LUNs before taking the VG over"))
+    owned = None
+    if ready is not None:
+        owned = ready.owner.this_node
+        for b in ready.blockers:
+            out.append(m.Action(b.action, b.message) if b.action else m.Action(None, f"do not activate: {b.message}"))
+        for u in ready.unknown:
+            out.append(m.Action(None, f"cannot tell whether this node's LVM would use the VG: {u}"))
+    out.append(refresh(cache_path, vg, f"VG {vg.name} ({vg.id}, seqno {vg.seqno}, created on "
+                                       f"{vg.creation_host or '?'}) is on this node's disks but in no cache "
+                                       f"file: cache it", backup_dir, owned))
+    return tuple(out)

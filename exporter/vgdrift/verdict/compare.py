@@ -153,7 +153,7 @@ def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
         shown = shown if shown is not None else disk
         chg = changes(cache, shown) if shown is not None else ()
         info = m.DiskInfo(shown.name, shown.seqno, shown.creation_time, shown.creation_host,
-                          shown.system_id) if shown is not None else None
+                          shown.system_id, shown.id) if shown is not None else None
         own = shown if shown is not None and shown.id == cache.id else None
         shown_outdated = outdated if own is not None else []
         name = own.name if own is not None else cache.name

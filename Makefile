@@ -18,7 +18,7 @@ check-demo: venv
 	$(PY) -m vgdrift.demo $(DEMO_DIR) --check
 
 test: system venv
-	$(PY) -m ruff check exporter tests grafana
+	$(PY) -m ruff check exporter tests grafana alerts debian
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 

@@ -386,6 +386,49 @@ def panels():
               "Whether each node's LVM uses a devices file, where its system "
               "ID comes from and what it is (unknown: vgdrift cannot tell)."),
     ]
+
+    # Across nodes (issue 11): a VG joined by the id each node read from
+    # disk (vg_uuid), through the recording rules of alerts/vgdrift.rules.yml.
+    out.append(row("Fleet: nodes compared", 88))
+    fleet_state_override = {
+        "matcher": {"id": "byRegexp", "options": "^(?!vg$|vg_uuid$).*"},
+        "properties": [
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            {"id": "mappings", "value": value_mappings(
+                [(s, s, STATE_COLORS[s]) for s in VG_STATES])}]}
+    out += [
+        panel("table", "Fleet matrix: VG x node -> state", (0, 89, 24, 8),
+              [target(f"instance_vg_uuid:vgdrift_vg_state:join{{{VG}}}", instant=True, table=True)],
+              "The state of each VG (one row per VG id read from disk: names are not unique, a VG "
+              "renamed on one node stays one row) on each node (one column per node). An empty cell: "
+              "that node does not read the VG from disk (its cache lacks it, see the unknown VGs "
+              "below, or its PVs are missing there).",
+              field_config(overrides=[fleet_state_override]),
+              {"showHeader": True, "cellHeight": "sm",
+               "footer": {"show": False, "reducer": ["sum"], "fields": ""}},
+              [{"id": "groupingToMatrix", "options": {"columnField": "instance", "rowField": "vg_uuid",
+                                                      "valueField": "state", "emptyValue": "empty"}}]),
+        timeseries("Disk seqno per node, by VG id", (0, 97, 12, 8),
+                   [target(f"instance_vg_uuid:vgdrift_vg_disk_seqno:join{{{VG}}}",
+                           "{{vg}} ({{vg_uuid}}) {{instance}}")],
+                   "The seqno each node reads from disk for each VG. Lines of one VG that stay apart "
+                   "for longer than a scan interval mean a node does not see the disks its peers see "
+                   "(LVMVGNodesDisagree).", step=True, decimals=0),
+        table("VGs whose nodes disagree", (12, 97, 12, 8),
+              '((vg_uuid:vgdrift_vg_disk_seqno:max{job="$job"}\n'
+              '  - vg_uuid:vgdrift_vg_disk_seqno:min{job="$job"}) > 0)\n'
+              "* on (job, vg_uuid) group_left (vg)\n"
+              f"(topk by (job, vg_uuid) (1, instance_vg_uuid:vgdrift_vg_disk_seqno:join{{{NODE}}}) * 0 + 1)",
+              "VG ids whose nodes read different seqnos right now (Value: newest minus oldest). "
+              "A commit in flight shows here for a scan interval; LVMVGNodesDisagree pages when it "
+              "lasts.", hide=("instance",)),
+        table("Unknown VGs: on a node's disks, in none of its cache files", (0, 105, 24, 7),
+              f"vgdrift_unknown_vg_info{{{VG}}}",
+              "VGs that the node's discovery (vgdrift serve --discovery.interval) found on its disks "
+              "and that no cache file there describes: created elsewhere. The node could not take "
+              "them over before vgcfgbackup VG (vgdrift check --discover prints the commands). "
+              "LVMVGUnknownOnNode warns after 30m."),
+    ]
     for i, p in enumerate(out, start=1):
         p["id"] = i
     return out

@@ -23,6 +23,7 @@ EXPORTER_METRICS = frozenset({
     "vgdrift_last_scan_success", "vgdrift_device_reads_total",
     "vgdrift_device_read_bytes_total", "vgdrift_build_info",
     "vgdrift_vg_blocked", "vgdrift_vg_owned", "vgdrift_vg_autoactivation", "vgdrift_node_lvm_info",
+    "vgdrift_unknown_vg_info", "vgdrift_unknown_vgs", "vgdrift_last_discovery_timestamp_seconds",
 })
 
 

@@ -40,10 +40,18 @@ REQUIRED = {
     "LVMDriftScanFailing": "warning",
     "LVMDriftExporterDown": "critical",
     "LVMDriftScanSlow": "warning",
+    "LVMVGNodesDisagree": "critical",
+    "LVMVGUnknownOnNode": "warning",
 }
 # Alerts about one VG: their labels carry vg and their description names it.
 VG_ALERTS = {"LVMVGMetadataDrift", "LVMVGMetadataDriftPersistent",
-             "LVMVGFailoverUnsafe", "LVMVGStateUnknown", "LVMVGAutoactivationEnabled"}
+             "LVMVGFailoverUnsafe", "LVMVGStateUnknown", "LVMVGAutoactivationEnabled",
+             "LVMVGUnknownOnNode"}
+# Alerts across nodes: about one VG (vg_uuid, vg), naming the instances
+# involved in their description rather than carrying an instance label.
+FLEET_ALERTS = {"LVMVGNodesDisagree"}
+# Recorded series (level:metric:operations), built from the exporter's metrics.
+RECORD_NAME = re.compile(r"\b[a-z_]+:vgdrift_\w+:\w+")
 
 JOB_SELECTOR = 'job="vgdrift"'
 
@@ -60,6 +68,11 @@ def load(path):
 def alert_rules():
     groups = load(RULES)["groups"]
     return [r for g in groups for r in g["rules"] if "alert" in r]
+
+
+def recording_rules():
+    groups = load(RULES)["groups"]
+    return [r for g in groups for r in g["rules"] if "record" in r]
 
 
 def parse_duration(text):
@@ -180,7 +193,11 @@ def test_alert_shape(rule):
     assert rule["labels"]["severity"] in ("warning", "critical")
     ann = rule["annotations"]
     assert ann["summary"].strip()
-    assert "$labels.instance" in ann["description"], name
+    if name in FLEET_ALERTS:
+        assert "$labels.vg_uuid" in ann["description"] and "$labels.vg" in ann["description"], name
+        assert "$s.Labels.instance" in ann["description"], name
+    else:
+        assert "$labels.instance" in ann["description"], name
     if name in VG_ALERTS:
         assert "$labels.vg" in ann["description"], name
     url = ann["runbook_url"]
@@ -195,8 +212,13 @@ def test_alert_selects_the_job_and_known_metrics(rule):
     """Every selector carries job="vgdrift" (the documented thing to adjust)
     and only metrics of the exporter's contract (or up) are used."""
     expr = rule["expr"]
+    records = {r["record"] for r in recording_rules()}
+    for name, matchers in re.findall(r"(" + RECORD_NAME.pattern + r")\s*(\{[^}]*\})?", expr):
+        assert name in records, (rule["alert"], name)
+        assert JOB_SELECTOR in matchers.replace(" ", ""), (rule["alert"], name)
+    expr = RECORD_NAME.sub("", expr)
     selectors = re.findall(r"\b(vgdrift_\w+|up)\s*(\{[^}]*\})?", expr)
-    assert selectors, expr
+    assert selectors or rule["alert"] in FLEET_ALERTS, expr
     for metric, matchers in selectors:
         assert metric == "up" or metric in EXPORTER_METRICS, metric
         assert JOB_SELECTOR in matchers.replace(" ", ""), (rule["alert"], metric)
@@ -371,3 +393,66 @@ def test_alertmanager_starts_and_critical_inhibits_warning():
                 break
             time.sleep(0.2)
     assert got == expected
+
+
+# --- recording rules and the generator ----------------------------------------
+
+@pytest.mark.parametrize("rule", recording_rules(), ids=lambda r: r["record"])
+def test_recording_rules_follow_the_naming_convention(rule):
+    """level:metric:operations, from the exporter's metrics (or earlier
+    recorded series), every selector carrying the job."""
+    level, metric, ops = rule["record"].split(":")
+    assert level and metric.startswith("vgdrift_") and ops, rule["record"]
+    expr = RECORD_NAME.sub(lambda m: "", rule["expr"])
+    for name, matchers in re.findall(r"\b(vgdrift_\w+)\s*(\{[^}]*\})?", expr):
+        assert name in EXPORTER_METRICS, name
+        assert JOB_SELECTOR in matchers.replace(" ", ""), (rule["record"], name)
+    # Recorded before any alert that uses them (a group evaluates in order).
+    rules = load(RULES)["groups"][0]["rules"]
+    at = next(i for i, r in enumerate(rules) if r.get("record") == rule["record"])
+    assert all("record" in r for r in rules[:at]), rule["record"]
+
+
+def generator():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("alerts_generate", os.path.join(ALERTS, "generate.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_committed_rules_are_the_default_rendering():
+    with open(RULES, encoding="utf-8") as f:
+        assert f.read() == generator().render()
+
+
+def test_rendering_for_another_job_and_durations(tmp_path):
+    """The job, `for` durations and thresholds are parameters: a rendering
+    for job lvm-drift selects only that job, and promtool accepts it."""
+    gen = generator()
+    out = tmp_path / "rules.yml"
+    assert gen.main(["--job", "lvm-drift", "--for", "LVMVGNodesDisagree=20s", "--scan-slow-seconds", "7",
+                     "-o", str(out)]) == 0
+    text = out.read_text()
+    assert 'job="vgdrift"' not in text and 'job="lvm-drift"' in text
+    doc = yaml.safe_load(text)
+    rules = {r.get("alert") or r["record"]: r for r in doc["groups"][0]["rules"]}
+    assert rules["LVMVGNodesDisagree"]["for"] == "20s" and rules["LVMVGMetadataDrift"]["for"] == "15m"
+    assert ") > 7" in rules["LVMDriftScanSlow"]["expr"]
+    for rule in rules.values():
+        expr = RECORD_NAME.sub("", rule["expr"]) + " ".join(
+            m for _, m in re.findall(r"(" + RECORD_NAME.pattern + r")\s*(\{[^}]*\})?", rule["expr"]))
+        for _, matchers in re.findall(r"\b(vgdrift_\w+|up)\s*(\{[^}]*\})?", expr):
+            assert 'job="lvm-drift"' in matchers.replace(" ", ""), rule
+    promtool = require_tool("promtool", package="prometheus")
+    res = run([promtool, "check", "rules", str(out)])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert gen.main(["--check", "-o", RULES]) == 0
+    assert gen.main(["--check", "--job", "other", "-o", RULES]) == 1
+
+
+@pytest.mark.parametrize("argv", [["--job", 'a"b'], ["--for", "LVMVGNope=1m"], ["--for", "LVMDriftNoVGs=soon"],
+                                  ["--scan-slow-seconds", "60"]])
+def test_generator_refuses_bad_parameters(argv, tmp_path, capsys):
+    assert generator().main(argv + ["-o", str(tmp_path / "x.yml")]) == 2
+    assert "alerts/generate.py:" in capsys.readouterr().err and not (tmp_path / "x.yml").exists()

@@ -301,7 +301,7 @@ def _head(path, n=1, seqno=5, size=2048000 * 512, key=None):
 
 def _views(heads, copies, sibling_pairs=()):
     class Siblings:
-        def of(self, path):
+        def of(self, path, loops=True):
             return [b for a, b in sibling_pairs if a == path] + [a for a, b in sibling_pairs if b == path]
 
     texts = {h.text_key: TextObs(h.text_key, h.path, vg=copies[h.text_key]) for h in heads}
@@ -411,3 +411,31 @@ def test_autoactivation_is_a_warning_and_advice_not_a_state():
     assert any("autoactivation" in n for n in r.notes)
     r = compare(CACHED, INFO, {v.uuid: v for v in (found(1), found(2))}, node=node(NO_AUTO))
     assert r.autoactivation is False and r.actions == () and r.notes == ()
+
+
+def test_loop_index_only_when_a_pv_is_seen_twice_or_candidates_were_read():
+    """The index of every loop device on the host (issue 13: 60 ms with a
+    thousand loops) is asked for only when a PV uuid shows up on two
+    devices or the candidate devices were read; a PV found once at its
+    hint costs the sysfs of its own device only."""
+    asked = []
+
+    class Siblings:
+        def of(self, path, loops=True):
+            asked.append((path, loops))
+            return []
+
+    one = _head("/dev/sda", seqno=6)
+    copies = {one.text_key: vg(seqno=6)}
+    texts = {one.text_key: TextObs(one.text_key, one.path, vg=copies[one.text_key])}
+    build_views(worker.Outcome(heads={one.ident: one}, texts=texts, stats={}), {PV[1]: "/dev/sda"}, (), Siblings())
+    assert asked == [("/dev/sda", False)]
+    asked.clear()
+    build_views(worker.Outcome(heads={one.ident: one}, texts=texts, stats={}, candidates=("/dev/sda",)),
+                {PV[1]: "/dev/sda"}, (), Siblings())
+    assert asked == [("/dev/sda", True)]
+    asked.clear()
+    two = _head("/dev/sdb", seqno=6)
+    build_views(worker.Outcome(heads={one.ident: one, two.ident: two}, texts=texts, stats={}),
+                {PV[1]: "/dev/sda"}, (), Siblings())
+    assert asked == [("/dev/sda", True)]

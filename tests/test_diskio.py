@@ -87,3 +87,21 @@ def test_permission_error_says_what_is_needed():
     assert str(err) == ("/dev/sdq: open at offset 0: Permission denied (reading devices needs root, "
                         "or the capability CAP_DAC_READ_SEARCH)")
     assert "CAP_DAC" not in str(diskio.DeviceError("/dev/sdq", 0, errno.EIO, "read"))
+
+
+def test_reused_read_buffer_never_shows_an_earlier_read(tmp_path):
+    """Each thread reads into one kept buffer (issue 13): a short read at
+    the end of a device after a long one, and reads larger than the kept
+    buffer, come back exact."""
+    big = tmp_path / "big"
+    data = os.urandom(diskio._KEPT * 2 + 123)
+    big.write_bytes(data)
+    small = tmp_path / "small"
+    tail = os.urandom(4096 + 7)
+    small.write_bytes(tail)
+    with diskio.Device(str(big)) as dev:
+        assert dev.read(0, len(data)) == data                  # larger than the kept buffer
+        assert dev.read(0, 8192) == data[:8192]
+    with diskio.Device(str(small)) as dev:
+        assert dev.read(0, 65536) == tail                      # short: nothing of `data` after it
+        assert dev.read(4096, 4096) == tail[4096:]

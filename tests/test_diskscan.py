@@ -97,3 +97,82 @@ def test_collect_reports_a_worker_that_died():
 def test_spawned_worker_imports_this_copy_of_the_package():
     import vgdrift
     assert os.path.join(worker.PACKAGE_PARENT, "vgdrift") == os.path.dirname(vgdrift.__file__)
+
+
+def test_a_thread_stuck_in_a_read_is_not_counted_on_by_the_next_batch():
+    """Reading threads are reused between batches (issue 13); one stuck in
+    a read must not be handed the next batch's reads, or they would time
+    out for want of a thread, not of an answer."""
+    gate = threading.Event()
+    assert diskscan.run_concurrently([lambda: gate.wait(60)], timeout=0.2, workers=1) == {}
+    t0 = time.monotonic()
+    assert diskscan.run_concurrently([lambda: 7], timeout=30, workers=1) == {0: 7}
+    assert time.monotonic() - t0 < 10
+    gate.set()
+
+
+def test_reading_threads_are_reused_between_batches():
+    diskscan.run_concurrently([lambda: 1] * 4, timeout=30, workers=4)
+    time.sleep(0.2)     # the threads go back to idle
+    before = threading.active_count()
+    for _ in range(5):
+        assert diskscan.run_concurrently([lambda: 1] * 4, timeout=30, workers=4) == {i: 1 for i in range(4)}
+        time.sleep(0.05)
+    assert threading.active_count() <= before
+
+
+def test_persistent_worker_serves_scan_after_scan_and_exits_when_let_go():
+    """serve's long-lived worker: one process for many scans; once let go
+    (a read left behind, or the Scanner closed) it exits by itself."""
+    pool = worker.Persistent()
+    plan = diskscan.Plan(vgs=(), patterns=("/nonexistent/*",), timeout=1.0)
+    pids = set()
+    for _ in range(3):
+        running = worker.start(plan, "spawn", pool)
+        out = worker.finish(running, time.monotonic() + 60)
+        assert out.complete and out.error is None and out.candidates == ()
+        pids.add(running.pid)
+    assert len(pids) == 1 and pool.spawned == 1 and not worker.exited(running)
+    worker.retire(running)
+    deadline = time.monotonic() + 30
+    while not worker.exited(running) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.exited(running)
+    # The next scan gets a new worker.
+    again = worker.start(plan, "spawn", pool)
+    assert worker.finish(again, time.monotonic() + 60).complete and again.pid != running.pid
+    pool.close()
+    deadline = time.monotonic() + 30
+    while not worker.exited(again) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.exited(again) and pool.spawned == 2
+
+
+def test_persistent_worker_past_the_deadline_is_replaced():
+    pool = worker.Persistent()
+    plan = diskscan.Plan(vgs=(), patterns=("/nonexistent/*",), timeout=1.0)
+    running = worker.start(plan, "spawn", pool)
+    out = worker.finish(running, time.monotonic())     # gave up at once
+    assert not out.complete and pool.proc is None      # let go
+    again = worker.start(plan, "spawn", pool)
+    assert again.pid != running.pid and worker.finish(again, time.monotonic() + 60).complete
+    pool.close()
+
+
+def test_persistent_worker_that_dies_is_a_worker_that_did_not_finish(monkeypatch):
+    """A long-lived worker that dies (before or after taking the plan) makes
+    the scan's outcome an error, never a hang or an exception; the next
+    scan starts a new one."""
+    import subprocess
+    import sys
+
+    def dying(args):
+        return subprocess.Popen([sys.executable, "-c", "pass"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    monkeypatch.setattr(worker, "_popen", dying)
+    pool = worker.Persistent()
+    plan = diskscan.Plan(vgs=(), patterns=("/nonexistent/*",), timeout=1.0)
+    for _ in range(2):
+        running = worker.start(plan, "spawn", pool)
+        out = worker.finish(running, time.monotonic() + 60)
+        assert not out.complete and out.error == "worker exited without finishing"
+    assert pool.spawned >= 2

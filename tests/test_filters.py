@@ -186,3 +186,22 @@ def test_verdicts_use_every_name(fake_dev):
     assert got[blk].accepted is False
     got = f.verdicts([blk], ["a|.*|"], ["r|via-dir|", "r|hidden|"], idx)   # names LVM never sees
     assert got[blk].accepted is True
+
+
+def test_dev_is_walked_only_when_another_name_can_matter(fake_dev):
+    """A device both filters accept by its own path is accepted whatever
+    its other names: no walk of /dev (issue 13: a walk costs one stat per
+    device node of the host).  Otherwise the walk happens, and the
+    verdicts are those of the full index."""
+    blk = str(fake_dev / "blk")
+    lazy = f.LazyAliasIndex(str(fake_dev))
+    assert f.verdicts([blk], ["a|.*|"], ["a|blk$|", "r|.*|"], lazy)[blk].accepted is True
+    assert not lazy.built
+    full = f.AliasIndex.build(str(fake_dev))
+    for flt in (["a|wwn-1|", "r|.*|"], ["r|wwn-1|", "r|blk|", "r|rel|"], ["r|blk|", "a|rel|"], ["r|blk$|"]):
+        lazy = f.LazyAliasIndex(str(fake_dev))
+        assert f.verdicts([blk], ["a|.*|"], flt, lazy) == f.verdicts([blk], ["a|.*|"], flt, full), flt
+        assert lazy.built
+    names = f.Names([blk], f.LazyAliasIndex(str(fake_dev)))
+    assert not names.index.built and list(names) == [blk]
+    assert sorted(names[blk]) == sorted(full.names(blk)) and names.index.built

@@ -196,7 +196,8 @@ def test_required_views_are_present():
                    "vgdrift_vg_pvs", "histogram_quantile(0.9",
                    "vgdrift_scan_duration_seconds_bucket", "vgdrift_device_reads_total",
                    "vgdrift_device_read_bytes_total", "vgdrift_scan_errors_total",
-                   "vgdrift_build_info", "up{"):
+                   "vgdrift_build_info", "up{", "instance_vg_uuid:vgdrift_vg_state:join",
+                   "vg_uuid:vgdrift_vg_disk_seqno:max", "vgdrift_unknown_vg_info"):
         assert needle in exprs, needle
     kinds = {p["type"] for p in all_panels(load_dashboard())}
     assert {"stat", "state-timeline", "timeseries", "table"} <= kinds
@@ -204,10 +205,30 @@ def test_required_views_are_present():
 
 # --- queries --------------------------------------------------------------
 
+# Series recorded by alerts/vgdrift.rules.yml (level:metric:operations),
+# which the cross-node panels share with the alerts.
+_RECORDED = re.compile(r"\b([a-z_]+:vgdrift_\w+:\w+)\s*(\{[^}]*\})?")
+
+
+def recorded_names():
+    with open(os.path.join(ROOT, "alerts", "vgdrift.rules.yml"), encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    return {r["record"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+
+
 def test_queries_use_the_contract_and_the_variables():
+    records = recorded_names()
     for where, expr in raw_queries(load_dashboard()):
+        recorded = _RECORDED.findall(expr)
+        for name, matchers in recorded:
+            assert name in records, (where, name)
+            assert 'job="$job"' in matchers, (where, name)
+            # Per-node series select the instances; per-VG-id ones have none.
+            if name.startswith("instance"):
+                assert 'instance=~"$instance"' in matchers, (where, name)
+        expr = _RECORDED.sub("", expr)
         metrics = re.findall(r"\b(vgdrift_\w+|up)\b\s*(\{[^}]*\})?", expr)
-        assert metrics, where
+        assert metrics or recorded, where
         for metric, matchers in metrics:
             assert metric in METRICS, (where, metric)
             if where.startswith("variable job"):

@@ -62,9 +62,14 @@ def test_vg_filters_apply_to_discovered_vgs(lab):
     assert r.returncode == 1 and sorted(unknown(doc)) == ["vga", "vgb"]
     r, doc = run_check(lab, "--discover", "--exclude-vg", "vga")
     assert r.returncode == 1 and sorted(unknown(doc)) == ["vgb"]
-    # --vg: a name not in the cache is an error (unknown), whatever discovery found.
+    # --vg NAME of a VG found by discovery: that is the answer, not the
+    # "not in the cache" error (exit 3) it is without --discover.
     r, doc = run_check(lab, "--discover", "--vg", "vgb")
-    assert sorted(unknown(doc)) == ["vgb"] and r.returncode == 3
+    assert sorted(unknown(doc)) == ["vgb"] and r.returncode == 1 and doc["errors"] == []
+    r, doc = run_check(lab, "--vg", "vgb")
+    assert r.returncode == 3 and [e["vg"] for e in doc["errors"]] == ["vgb"]
+    r, doc = run_check(lab, "--discover", "--vg", "vgb", "--vg", "vgnone")
+    assert r.returncode == 3 and [e["vg"] for e in doc["errors"]] == ["vgnone"]
     r, doc = run_check(lab, "--discover", "--exclude-vg", "vga", "--exclude-vg", "vgb")
     assert r.returncode == 0 and doc["unknown_vgs"] == []
 

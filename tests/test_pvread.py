@@ -123,3 +123,26 @@ def test_one_device_failing_unexpectedly_leaves_other_vgs_alone(tmp_path, monkey
     assert "internal error: ValueError: boom" in vg0.pvs[0].error
     assert result.exit_code == 3
     assert [e.reason for e in result.errors] == [m.REASON_INTERNAL] and str(bad) in result.errors[0].where
+
+
+def test_long_lived_worker_parses_a_text_once_and_still_reads_it(tmp_path, monkeypatch):
+    """serve's worker (keep_parsed) skips parsing a text it parsed in the
+    last scan; the text is still read, and its checksum checked, each time."""
+    img = unpack("simple", tmp_path)
+    head = _head(img)
+    monkeypatch.setattr(pvread, "_keep", True)
+    monkeypatch.setattr(pvread, "_parsed", {})
+    monkeypatch.setattr(pvread, "_parsed_before", {})
+    calls, checked, reads = [], [], []
+    real_parse, real_check = pvread.parse_vg, pvread.ondisk.check_text
+    monkeypatch.setattr(pvread, "parse_vg", lambda text, source: calls.append(1) or real_parse(text, source))
+    monkeypatch.setattr(pvread.ondisk, "check_text", lambda *a: checked.append(1) or real_check(*a))
+    for _ in range(2):
+        pvread.new_scan()
+        _, text = pvread.read_text(head, lambda dev: reads.append(dev.reads), 0.0)
+        assert text.vg is not None and text.vg.name == "vg0"
+    assert len(calls) == 1 and len(checked) == 2 and len(reads) == 2 and all(reads)
+    pvread.new_scan()
+    pvread.new_scan()       # not seen for a whole scan: forgotten
+    pvread.read_text(head, lambda dev: None, 0.0)
+    assert len(calls) == 2

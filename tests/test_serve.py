@@ -249,3 +249,22 @@ def test_json_logs():
     logging.getLogger("vgdrift.x").warning("hidden")
     logging.getLogger("vgdrift.x").error("shown")
     assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["shown"]
+
+
+def test_unknown_vgs_are_logged_when_they_appear_and_go(caplog):
+    """Discovery's findings (issue 11) in the log: once when a VG unknown
+    to this node appears, once when it goes, not at every scan."""
+    import logging
+
+    from samples import all_states_result
+    from vgdrift.serve.loop import ScanLoop
+    from vgdrift.serve.scanstats import ScanStats
+    loop = ScanLoop(ScanStats(), lambda cfg: None, ServeConfig())
+    with caplog.at_level(logging.INFO, logger="vgdrift.serve"):
+        loop._log_result(all_states_result())
+        loop._log_result(all_states_result())
+        loop._log_result(all_states_result(unknown_vgs=()))
+    unknown = [(r.levelname, r.getMessage(), getattr(r, "vg", None)) for r in caplog.records
+               if "unknown to this node" in r.getMessage()]
+    assert unknown == [("WARNING", "VG unknown to this node", "vg_new"),
+                       ("INFO", "VG no longer unknown to this node", "vg_new")]

@@ -2,24 +2,39 @@
 
 Shared by `vgdrift check` (fork, one shot) and `vgdrift serve` (spawn, a
 Scanner kept across scans that remembers devices whose reads never came
-back, so that a hung path gets at most one outstanding read)."""
+back, so that a hung path gets at most one outstanding read).
+
+What only the verdict needs (verdict/, node/ besides lvmconf, report.py) is
+imported while the worker reads (_load_verdict): a one-shot check has two
+cores, and those imports are ~15 ms of its start-up."""
+
+from __future__ import annotations
 
 import glob
 import os
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from . import model as m
 from .disk import locate, worker
 from .disk.diskscan import Plan, WantedVG
-from .node import devicesfile, filters, lvmconf, systemid
+from .node import lvmconf
 from .node.cache import DEFAULT_DIR, CachedVG, read_cache
 from .textmeta import VGMeta
-from .verdict.actions import discovered_actions, unknown_actions
-from .verdict.compare import compare
-from .verdict.readiness import NodeContext
-from .verdict.views import PVView, build_views
+
+if TYPE_CHECKING:
+    from .node import devicesfile
+    from .verdict.readiness import NodeContext
+    from .verdict.views import PVView
+
+
+def _load_verdict() -> None:
+    """Imports what turns the worker's observations into a verdict; called
+    while the worker reads, so that the imports overlap the reads."""
+    from . import report  # noqa: F401 - rendered right after the scan (check)
+    from .node import devicesfile, filters, systemid  # noqa: F401
+    from .verdict import actions, compare, readiness, views  # noqa: F401
 
 # The worker times each batch of reads out by itself; this is the parent's
 # backstop in case the worker cannot even get that far.
@@ -53,6 +68,8 @@ def node_context(conf: lvmconf.NodeLVM, devices: List[str],
     devices file, the filters' verdicts (one walk of /dev for all) and the
     local system ID.  Configuration files, /dev and sysfs only: no device
     is read."""
+    from .node import devicesfile, filters, systemid
+    from .verdict.readiness import NodeContext
     where = conf.system_dir or "LVM_SYSTEM_DIR"
     for w in conf.warnings:
         warnings.append(m.ErrorItem(m.REASON_CONFIG, where, w))
@@ -71,8 +88,10 @@ def node_context(conf: lvmconf.NodeLVM, devices: List[str],
                                      conf.system_id_file, conf.etc_dir)
     for w in local.warnings:
         warnings.append(m.ErrorItem(m.REASON_CONFIG, where, w))
-    index = filters.AliasIndex.build() if devices else filters.AliasIndex({})
-    names = {d: index.names(d) for d in devices}
+    # /dev is walked only if some device's other names are needed (a filter
+    # that does not accept it by its own path, a stale devices-file entry).
+    index = filters.LazyAliasIndex()
+    names = filters.Names(devices, index)
     verdicts = filters.verdicts(devices, conf.global_filter, conf.filter, index)
     ctx = NodeContext(conf, local, df, df_error, verdicts, names)
     using = ctx.devices_file_in_use
@@ -154,6 +173,7 @@ def _unknown_vgs(options: ScanOptions, chosen: List[CachedVG],
             continue
         names.add(name)
         errors[i] = m.ErrorItem(e.reason, e.where, e.message, vg=name)
+        from .verdict.actions import unknown_actions
         reports.append(m.VGReport(name=name, uuid="", state=m.UNKNOWN,
                                   cache=m.CacheInfo(e.where, 0, 0, "", ""), disk=None, pvs=(),
                                   actions=unknown_actions(e.where, e.reason), reason=e.reason))
@@ -168,7 +188,10 @@ def _unknown_vgs(options: ScanOptions, chosen: List[CachedVG],
 def _listable(path: str, errors: List[m.ErrorItem], listing: bool) -> None:
     try:
         if listing:
-            os.listdir(path)
+            # Opening is enough (the permission to list is checked there),
+            # and costs the same with ten entries or ten thousand.
+            with os.scandir(path):
+                pass
         else:
             os.stat(path)
     except PermissionError as e:
@@ -221,6 +244,12 @@ def device_access_errors(globs: Tuple[str, ...], limit: int = 64) -> List[m.Erro
 
 # --- discovery (issue 11) ----------------------------------------------------
 
+def _unlisted(errors: List[m.ErrorItem], o: ScanOptions) -> bool:
+    """A cache directory could not be listed (cache.read_cache's error)."""
+    return any(e.vg is None and e.where in o.cache_dirs and e.reason in (m.REASON_CACHE, m.REASON_PERMISSION)
+               for e in errors)
+
+
 def _discovered(out: worker.Outcome, known_ids: set, o: ScanOptions,
                 warnings: List[m.ErrorItem]) -> List[Tuple[VGMeta, Dict[str, Optional[str]]]]:
     """The VGs the disks hold that no cache file describes: the newest copy
@@ -240,19 +269,29 @@ def _discovered(out: worker.Outcome, known_ids: set, o: ScanOptions,
             continue
         if vg.id not in newest or vg.seqno > newest[vg.id].seqno:
             newest[vg.id] = vg
+    if not newest:
+        return []
+    wanted = {pv.id for vg in newest.values() for pv in vg.pvs}
+    paths: Dict[str, List[str]] = {}
+    for h in heads:
+        if h.label is not None and h.reason is None:
+            uuid = h.pv_uuid
+            if uuid in wanted:
+                paths.setdefault(uuid, []).append(h.path)
     found = []
     for vg_id in sorted(newest, key=lambda i: (newest[i].name, i)):
         vg = newest[vg_id]
         devs: Dict[str, Optional[str]] = {}
         for pv in vg.pvs:
-            paths = [h.path for h in heads if h.pv_uuid == pv.id and h.label is not None and h.reason is None]
-            devs[pv.id] = locate.preferred(paths, pv.device or None)[0] if paths else None
+            where = paths.get(pv.id)
+            devs[pv.id] = locate.preferred(where, pv.device or None)[0] if where else None
         found.append((vg, devs))
     return found
 
 
 def _unknown_record(vg: VGMeta, devs: Dict[str, Optional[str]], cache_dir: str, backup_dir: str,
                     node: Optional[NodeContext]) -> m.UnknownVG:
+    from .verdict.actions import discovered_actions
     ready = node.evaluate(vg, devs) if node is not None else None
     return m.UnknownVG(vg.name, vg.id, vg.seqno, vg.creation_time, vg.creation_host, vg.system_id,
                        tuple(m.UnknownPV(pv.id, devs.get(pv.id)) for pv in vg.pvs),
@@ -270,6 +309,8 @@ class Scanner:
         self.lvm_config = (lvmconf.ConfigCache(options.lvm_system_dir)
                            if options.lvm_system_dir is not None else None)
         self.isolation = isolation
+        # serve: one long-lived worker process across scans (disk/worker.py).
+        self.pool = worker.Persistent() if isolation == "spawn" else None
         self.abandoned: Dict[int, Tuple[worker.Running, frozenset]] = {}   # pid -> (worker, idents)
         self.parsed: dict = {}    # cache files parsed by earlier scans (cache.read_file)
         # The last discovery's findings (issue 11), kept for the scans between.
@@ -307,20 +348,22 @@ class Scanner:
 
     def _read_disks(self, chosen: List[CachedVG], discover: bool = False,
                     known_pvs: frozenset = frozenset()) -> Tuple[worker.Outcome, locate.Siblings]:
-        """Runs the worker; meanwhile indexes loop devices (sysfs only)."""
+        """Runs the worker.  The loop-device index (sysfs) is built later,
+        only if the views need it (locate.Siblings): a PV seen twice, or
+        found away from its hint."""
         o = self.options
         plan = Plan(tuple(WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
                           for c in chosen),
                     tuple(o.device_globs), o.timeout, self._outstanding(), discover, known_pvs)
         deadline = time.monotonic() + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
-        running = worker.start(plan, self.isolation)
+        running = worker.start(plan, self.isolation, self.pool)
+        _load_verdict()
         siblings = locate.Siblings()
-        if any(os.path.basename(os.path.realpath(pv.device or "/")).startswith("loop")
-               for c in chosen for pv in c.vg.pvs):
-            siblings.prepare()
         out = worker.finish(running, deadline)
         hung = frozenset(tuple(i) for i in (out.stats or {}).get("hung", ()))
         hung |= frozenset(i for i, h in out.heads.items() if h.reason == m.REASON_TIMEOUT)
+        if hung:
+            worker.retire(running)     # a read left behind: the next scan gets a new worker
         if hung and not worker.exited(running):
             self.abandoned[out.pid] = (running, hung - plan.skip)
         return out, siblings
@@ -376,6 +419,8 @@ class Scanner:
         found_unknown: List[Tuple[VGMeta, Dict[str, Optional[str]]]] = []
         if chosen or discover:
             out, siblings = self._read_disks(chosen, discover, frozenset(pv.id for c in cached for pv in c.vg.pvs))
+            from .verdict.compare import compare, holding
+            from .verdict.views import build_views
             stats = out.stats or {}
             if out.error:
                 errors.append(m.ErrorItem(m.REASON_INTERNAL, "worker", f"device reader failed: {out.error}"))
@@ -397,32 +442,56 @@ class Scanner:
                 found = sorted({v.device for v in views.values() if v.device}
                                | {d for _, devs in found_unknown for d in devs.values() if d})
                 node, lvm_info = node_context(conf, found, warnings)
+            held = holding(views)     # once: each VG's comparison then costs its own PVs
             for c in chosen:
                 info = m.CacheInfo(c.path, c.vg.seqno, c.vg.creation_time, c.vg.creation_host, c.vg.description)
-                report = compare(c.vg, info, views, durations[c.vg.id], node)
+                report = compare(c.vg, info, views, durations[c.vg.id], node, held)
                 reports.append(report)
                 errors += _pv_errors(report, views)
                 warnings += _outdated_warnings(report)
                 warnings += [m.ErrorItem(m.REASON_CONFIG, report.cache.path, n, vg=report.name)
                              for n in report.notes]
             errors += _internal_errors(out, errors)
-            if discover:
+            if discover and out.complete and not out.error and not _unlisted(errors, o):
                 # A VG the disks hold instead of a cached one (uuid_mismatch)
-                # is reported there, under its own id.
+                # is reported there, under its own id.  (A worker that did
+                # not finish leaves the last discovery, and its time, as
+                # they were: a partial sweep must not clear findings.)
                 shown = {r.disk.uuid for r in reports if r.disk is not None}
                 backup_dir = node.conf.backup_dir if node is not None else DEFAULT_DIR
                 self.discovered = tuple(
                     _unknown_record(vg, devs, o.cache_dirs[0], backup_dir, node)
                     for vg, devs in found_unknown if vg.id not in shown)
                 self.discovered_at, self.discovered_mono = time.time(), time.monotonic()
+            elif discover and not out.error:
+                # The worker did not finish its plan (backstop deadline): the
+                # sweep may have missed VGs.  `check --discover` cannot say
+                # "none" then (unknown); serve keeps its last discovery.
+                item = m.ErrorItem(m.REASON_INTERNAL, "discovery",
+                                   "discovery did not finish: the device reader did not complete its plan")
+                (errors if self.options.discover else warnings).append(item)
         elif conf is not None:
             _, lvm_info = node_context(conf, [], warnings)
         reports += unknown_vgs
         # Between discoveries (serve): the last one's findings, less the VGs
         # cached since (a vgcfgbackup here resolves them at the next scan).
         cached_ids = {c.vg.id for c in cached}
-        unknown_found = tuple(u for u in self.discovered if u.uuid not in cached_ids
-                              and (not o.vgs or u.name in o.vgs) and u.name not in o.exclude_vgs)
+        # A VG whose cache file is there but unreadable is reported (state
+        # unknown) under its name already: not a second time here.
+        unreadable = {r.name for r in unknown_vgs}
+        # A cache directory that cannot be listed hides which VGs are
+        # cached: every VG on the disks would look unknown.  Nothing is
+        # reported unknown then (the answer is already unknown, exit 3).
+        unknown_found: Tuple[m.UnknownVG, ...] = () if _unlisted(errors, o) else tuple(
+            u for u in self.discovered if u.uuid not in cached_ids and u.name not in unreadable
+            and (not o.vgs or u.name in o.vgs) and u.name not in o.exclude_vgs)
+        if unknown_found and o.vgs:
+            # `--discover --vg NAME` for a VG created elsewhere: it is not in
+            # the cache, and that is the answer (unknown_vgs, exit >= 1), not
+            # an error that makes the whole answer unknown.
+            found_names = {u.name for u in unknown_found}
+            errors = [e for e in errors if not (e.reason == m.REASON_CACHE and e.vg in found_names
+                                                and e.where == ", ".join(o.cache_dirs))]
         # Unknown: the cache could not be read, the worker failed, a device
         # could not even be opened for lack of permission, or this node's
         # LVM configuration could not be read.
@@ -432,10 +501,12 @@ class Scanner:
                              tuple(errors), stats.get("reads", 0), stats.get("read_bytes", 0), unknown,
                              tuple(warnings), lvm_info, unknown_found, self.discovered_at)
 
-    def adopt(self, other: "Scanner") -> None:
+    def adopt(self, other: Scanner) -> None:
         """Takes over the workers another Scanner left blocked on devices
         (after a reload), so they still count as outstanding reads here."""
         self.abandoned.update(other.abandoned)
 
     def close(self) -> None:
         self.abandoned.clear()
+        if self.pool is not None:
+            self.pool.close()

@@ -1,11 +1,15 @@
 """LVM text metadata: the grammar shared by on-disk copies, backups and
 archives, and the VG view a comparison needs."""
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
+
+try:    # hashlib would also load OpenSSL's _hashlib (~2 ms per check) for this one digest
+    from _blake2 import blake2b
+except ImportError:     # pragma: no cover - an interpreter without the module
+    from hashlib import blake2b
 
 MAX_DEPTH = 64   # LVM nests at most ~6 deep; deeper input is garbage, not a VG
 
@@ -482,7 +486,7 @@ def _digest(vg: dict) -> str:
     # JSON with sorted keys is canonical for what the parser makes (dicts
     # with string keys, lists, str, int, float) and is written in C.
     canonical = json.dumps(content(vg), sort_keys=True, ensure_ascii=True)
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    return blake2b(canonical.encode(), digest_size=16).hexdigest()
 
 
 def vg_from_tree(tree: dict, source: str) -> VGMeta:

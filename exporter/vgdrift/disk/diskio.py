@@ -9,6 +9,7 @@ import errno
 import mmap
 import os
 import stat
+import threading
 from typing import Tuple
 
 # 4096 satisfies both 512- and 4096-byte logical sectors (and the page
@@ -50,6 +51,22 @@ def identity(path: str) -> Tuple[int, ...]:
     if stat.S_ISREG(st.st_mode):
         return (1, st.st_dev, st.st_ino)
     raise OSError(errno.ENOTBLK, "not a block device or regular file", path)
+
+
+# Each reading thread keeps one page-aligned buffer (O_DIRECT wants one)
+# of up to _KEPT bytes: labels, headers and most texts are read into it
+# instead of a new mmap per read.  Larger reads get a buffer of their own.
+_KEPT = 64 << 10
+_local = threading.local()
+
+
+def _buffer(size: int) -> mmap.mmap:
+    if size > _KEPT:
+        return mmap.mmap(-1, size)
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = mmap.mmap(-1, _KEPT)
+    return buf
 
 
 def _align_down(n: int) -> int:
@@ -103,38 +120,38 @@ class Device:
         end = min(_align_up(offset + length), _align_up(self.size)) if self.size else _align_up(offset + length)
         if end <= start:
             return b""
-        buf = mmap.mmap(-1, end - start)
+        size = end - start
+        buf = _buffer(size)
+        view = memoryview(buf)[:size]
         try:
-            got = self._pread(buf, start)
+            got = self._pread(view, start)
             skip = offset - start
-            return bytes(buf[skip:min(got, skip + length)]) if got > skip else b""
-        finally:
-            buf.close()
-
-    def _pread(self, buf, start: int) -> int:
-        view = memoryview(buf)
-        got = 0
-        try:
-            while got < len(buf):
-                try:
-                    n = os.preadv(self.fd, [view[got:]], start + got)
-                except OSError as e:
-                    if e.errno == errno.EINVAL and self.direct:
-                        # Some file systems accept O_DIRECT at open and refuse the read.
-                        # The old descriptor is forgotten before reopening: if
-                        # that fails, close() must not close it again (it may
-                        # be another thread's by then).
-                        fd, self.fd = self.fd, -1
-                        os.close(fd)
-                        self.fd = self._open(0)
-                        self.direct = False
-                        continue
-                    raise DeviceError(self.path, start + got, e.errno or errno.EIO, "read") from None
-                self.reads += 1
-                self.bytes_read += n
-                if n == 0:
-                    break
-                got += n
+            return bytes(view[skip:min(got, skip + length)]) if got > skip else b""
         finally:
             view.release()
+            if size > _KEPT:
+                buf.close()
+
+    def _pread(self, view: memoryview, start: int) -> int:
+        got = 0
+        while got < len(view):
+            try:
+                n = os.preadv(self.fd, [view[got:]], start + got)
+            except OSError as e:
+                if e.errno == errno.EINVAL and self.direct:
+                    # Some file systems accept O_DIRECT at open and refuse the read.
+                    # The old descriptor is forgotten before reopening: if
+                    # that fails, close() must not close it again (it may
+                    # be another thread's by then).
+                    fd, self.fd = self.fd, -1
+                    os.close(fd)
+                    self.fd = self._open(0)
+                    self.direct = False
+                    continue
+                raise DeviceError(self.path, start + got, e.errno or errno.EIO, "read") from None
+            self.reads += 1
+            self.bytes_read += n
+            if n == 0:
+                break
+            got += n
         return got

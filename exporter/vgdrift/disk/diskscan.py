@@ -8,16 +8,29 @@ never asked again in this scan.  Observations are handed to `emit` as soon
 as they exist, so the parent keeps them even if it gives up on us.
 """
 
+import _thread
+import os
 import time
 from dataclasses import dataclass, replace
 from queue import Empty, SimpleQueue
-from threading import Lock, Thread
+from threading import Lock
 from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from ..model import REASON_INTERNAL
 from . import locate
 from .diskio import Device
-from .pvread import HEAD_READ, LABEL_READ, NOT_PV, HeadObs, TextObs, internal_error, read_head, read_text, retrying
+from .pvread import (
+    HEAD_READ,
+    LABEL_READ,
+    NOT_PV,
+    HeadObs,
+    TextObs,
+    internal_error,
+    new_scan,
+    read_head,
+    read_text,
+    retrying,
+)
 
 MAX_WORKERS = 64
 
@@ -42,6 +55,49 @@ class Plan:
     # VG's PV uuids, whether checked or not).
     discover: bool = False
     known_pvs: FrozenSet[str] = frozenset()
+
+
+class _Threads:
+    """Reading threads kept between batches and, in the exporter's
+    long-lived worker, between scans.  run(work, k) has `work` (a batch's
+    loop over its reads) run on k threads: idle ones first, new ones for
+    the rest.  A thread counts as idle only once its batch loop returned,
+    so a thread stuck in a read from a dead path is never counted on: the
+    next batch gets a new thread instead, and no read waits for a thread
+    that will never come.  Bare threads: threading.Thread.start() waits
+    for each new thread to say it started, and with the GIL contended that
+    handshake cost a check of 256 PVs ~45 ms; like daemon threads they do
+    not keep a process alive, and none is ever joined.  After a fork the
+    child has none of its parent's threads: it starts its own."""
+
+    def __init__(self) -> None:
+        self.lock = Lock()
+        self.tasks: SimpleQueue = SimpleQueue()
+        self.idle = 0
+        self.pid = os.getpid()
+
+    def _loop(self) -> None:
+        while True:
+            work = self.tasks.get()
+            try:
+                work()
+            finally:
+                with self.lock:
+                    self.idle += 1
+
+    def run(self, work: Callable[[], None], k: int) -> None:
+        with self.lock:
+            if self.pid != os.getpid():
+                self.tasks, self.idle, self.pid = SimpleQueue(), 0, os.getpid()
+            take = min(self.idle, k)
+            self.idle -= take
+        for _ in range(k):
+            self.tasks.put(work)
+        for _ in range(k - take):
+            _thread.start_new_thread(self._loop, ())
+
+
+_POOL = _Threads()
 
 
 def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WORKERS,
@@ -69,8 +125,7 @@ def run_concurrently(fns: List[Callable], timeout: float, workers: int = MAX_WOR
             except BaseException as e:  # re-raised below, in the scan's thread
                 results.put((i, None, e))
 
-    for _ in range(min(workers, len(fns))):
-        Thread(target=work, daemon=True).start()
+    _POOL.run(work, min(workers, len(fns)))
     deadline = time.monotonic() + timeout
     got: Dict[int, object] = {}
     done = 0
@@ -135,6 +190,9 @@ class DiskScan:
             todo.append((ident, path, fn))
         if not todo:
             return []
+        flush = getattr(self.emit, "flush", None)
+        if flush is not None:
+            flush()     # what is known reaches the parent before any read that may hang
         failed: Dict[int, Exception] = {}
         got = run_concurrently([fn for _, _, fn in todo], self.plan.timeout, on_error=failed.__setitem__)
         for i, (ident, path, _) in enumerate(todo):
@@ -362,6 +420,7 @@ class _Disagreeing(Exception):
 
 def run(plan: Plan, emit: Callable) -> dict:
     """Runs a scan, emitting observations; returns the I/O statistics."""
+    new_scan()
     scan = DiskScan(plan, emit)
     scan.run()
     return {"reads": scan.reads, "read_bytes": scan.read_bytes, "hung": sorted(scan.hung)}

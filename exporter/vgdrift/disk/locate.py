@@ -126,11 +126,15 @@ class Siblings:
         return ["/dev/" + n for n in others
                 if (self._loop(n, "offset"), self._loop(n, "sizelimit")) == where]
 
-    def of(self, path: str) -> List[str]:
+    def of(self, path: str, loops: bool = True) -> List[str]:
+        """Sibling paths of `path`.  loops=False leaves out other loop
+        devices over the same file, which only the index of every loop
+        device on the host can tell (the multipath checks read the sysfs
+        of `path` and its holders only)."""
         name = _block_name(path)
         base = os.path.join(self.sys_block, name)
         out = []
-        if name.startswith("loop"):
+        if loops and name.startswith("loop"):
             out += self._same_loop(name)
         if name.startswith("dm-") and _read_sys(os.path.join(base, "dm", "uuid")).startswith("mpath-"):
             out += ["/dev/" + s for s in sorted(_listdir(os.path.join(base, "slaves")))]

@@ -140,8 +140,8 @@ def format_uuid(raw: str) -> str:
     """The 32-char on-disk id in the 6-4-4-4-4-4-6 dashed form the text uses."""
     if len(raw) != ID_LEN:
         return raw
-    cuts = (0, 6, 10, 14, 18, 22, 26, 32)
-    return "-".join(raw[a:b] for a, b in zip(cuts, cuts[1:]))
+    # Written out: called for every PV in every scan, several times.
+    return "-".join((raw[0:6], raw[6:10], raw[10:14], raw[14:18], raw[18:22], raw[22:26], raw[26:32]))
 
 
 def _read_locn_list(buf: bytes, pos: int, end: int, device: str, base: int, what: str):

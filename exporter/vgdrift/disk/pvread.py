@@ -5,7 +5,7 @@ worker's threads and must not raise for bad disks."""
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, FrozenSet, Optional, Tuple, Type, TypeVar, Union
+from typing import Callable, Dict, FrozenSet, Optional, Tuple, Type, TypeVar, Union
 
 from ..model import REASON_CORRUPT, REASON_INTERNAL
 from ..textmeta import TextError, VGMeta, parse_vg
@@ -152,6 +152,39 @@ def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
         dev.close()
 
 
+# Texts parsed by the exporter's long-lived worker in its current and its
+# previous scan: it reads the same committed texts scan after scan.  The
+# text is read and its checksum verified every time; only the parse of
+# bytes already parsed is skipped (the key is the whole text).  Off
+# elsewhere (keep_parsed()): a one-shot worker parses each text once anyway.
+_keep = False
+_parsed: Dict[bytes, VGMeta] = {}
+_parsed_before: Dict[bytes, VGMeta] = {}
+
+
+def keep_parsed() -> None:
+    global _keep
+    _keep = True
+
+
+def new_scan() -> None:
+    """Forgets the texts not seen in the last scan."""
+    global _parsed, _parsed_before
+    _parsed_before, _parsed = _parsed, {}
+
+
+def parsed_vg(text: bytes, source: str) -> VGMeta:
+    """parse_vg(text), parsed once per text in a long-lived worker (errors
+    are never kept)."""
+    if not _keep:
+        return parse_vg(text, source)
+    vg = _parsed.get(text) or _parsed_before.get(text)
+    if vg is None:
+        vg = parse_vg(text, source)
+    _parsed[text] = vg
+    return vg
+
+
 class _AreaEmptied(Exception):
     """A re-read header shows no VG any more (carries the error that made
     us look again)."""
@@ -200,7 +233,7 @@ def _read_text(state: dict, counter, t0: float) -> Tuple[HeadObs, TextObs]:
         h = state["head"]
         source = f"{path} (metadata at offset {h.mda.start + h.mda.committed.offset})"
         try:
-            vg = parse_vg(text, source)
+            vg = parsed_vg(text, source)
         except TextError as e:
             return h, TextObs(h.text_key, path, error=str(e), reason=REASON_CORRUPT,
                               elapsed=time.monotonic() - t0)

@@ -8,21 +8,29 @@ it is done or the deadline passes; then it walks away.  An abandoned child
 finishes or dies on its own once the kernel lets its read go.
 
 `check` forks (its process has one thread, forking is cheap); the exporter
-spawns `python -m vgdrift.disk.worker` instead, because forking a process that
-runs an HTTP server's threads can copy a lock some other thread held.
+spawns `python -m vgdrift.disk.worker --loop` instead, because forking a
+process that runs an HTTP server's threads can copy a lock some other thread
+held.  That worker is long-lived (`Persistent`): it reads one plan per scan
+from its stdin and answers on its stdout, so a scan does not pay for a new
+interpreter.  It is replaced as soon as a scan leaves a read behind (a
+device that timed out, or the parent's deadline): the old one is let go
+exactly like a one-shot worker, its pipes closed, and exits once the kernel
+returns its read; until then the Scanner counts its devices as outstanding.
 """
 
 import os
 import pickle
 import select
 import struct
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from . import diskscan, pvread
+
+if TYPE_CHECKING:     # imported where a worker is spawned: `check` forks and never needs it
+    import subprocess
 
 _FRAME = struct.Struct("<I")
 # The directory that holds the vgdrift package (this file is
@@ -57,9 +65,24 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def child_main(plan: diskscan.Plan, fd: int) -> None:
+    # Frames are written in one go before each batch of reads (diskscan
+    # calls emit.flush) and at the end, not one write per observation: the
+    # parent keeps everything known before any read that may hang, and
+    # wakes once per batch instead of once per device.
+    pending: List[bytes] = []
+
+    def flush() -> None:
+        if pending:
+            data = b"".join(pending)
+            pending.clear()
+            _write_all(fd, data)
+
     def emit(kind, obj):
         data = pickle.dumps((kind, obj), protocol=pickle.HIGHEST_PROTOCOL)
-        _write_all(fd, _FRAME.pack(len(data)) + data)
+        pending.append(_FRAME.pack(len(data)) + data)
+        if kind in ("done", "error"):
+            flush()
+    emit.flush = flush      # type: ignore[attr-defined]
     try:
         stats = diskscan.run(plan, emit)
         emit("done", stats)
@@ -119,11 +142,67 @@ class Running:
     """A started worker: read its frames from `fd`."""
     pid: int
     fd: int
-    proc: Optional[subprocess.Popen] = None   # spawned workers only
+    proc: "Optional[subprocess.Popen]" = None   # spawned workers only
+    pool: Optional["Persistent"] = None       # a long-lived worker: kept after a clean scan
 
 
-def start(plan: diskscan.Plan, isolation: str) -> Running:
-    return _fork(plan) if isolation == "fork" else _spawn(plan)
+def start(plan: diskscan.Plan, isolation: str, pool: Optional["Persistent"] = None) -> Running:
+    if isolation == "fork":
+        return _fork(plan)
+    return pool.start(plan) if pool is not None else _spawn(plan)
+
+
+class Persistent:
+    """The exporter's long-lived worker (`python -m vgdrift.disk.worker
+    --loop`): one plan per scan, framed like the answers.  A worker that
+    ended a scan cleanly (done, nothing left hanging) serves the next
+    scan; any other is retired (retire()) and a new one spawned."""
+
+    def __init__(self) -> None:
+        self.proc: Optional[subprocess.Popen] = None
+        self.spawned = 0          # how many workers this pool started (tests, bench)
+
+    def start(self, plan: diskscan.Plan) -> Running:
+        data = pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL)
+        for _ in range(2):
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = _popen(["--loop"])
+                self.spawned += 1
+            proc = self.proc
+            assert proc.stdin is not None and proc.stdout is not None   # both are pipes
+            try:
+                proc.stdin.write(_FRAME.pack(len(data)) + data)
+                proc.stdin.flush()
+            except OSError:
+                self._let_go(proc)      # it died between scans: a new one
+                continue
+            return Running(proc.pid, proc.stdout.fileno(), proc, self)
+        # Two workers in a row died at once: the scan sees it as a worker
+        # that exited without finishing (a pipe with nobody writing).
+        r, w = os.pipe()
+        os.close(w)
+        return Running(proc.pid, r)
+
+    def retire(self, running: Running) -> None:
+        if running.proc is not None and running.proc is self.proc:
+            self._let_go(running.proc)
+
+    def _let_go(self, proc: "subprocess.Popen") -> None:
+        """Closes our ends of its pipes: at its next read of a plan it sees
+        the end (or, writing, EPIPE) and exits; a read still blocked in the
+        kernel keeps it alive until the kernel lets go."""
+        if proc is self.proc:
+            self.proc = None
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self._let_go(self.proc)
 
 
 def _fork(plan: diskscan.Plan) -> Running:
@@ -144,12 +223,17 @@ def _fork(plan: diskscan.Plan) -> Running:
     return Running(pid, r)
 
 
-def _spawn(plan: diskscan.Plan) -> Running:
+def _popen(args) -> "subprocess.Popen":
+    import subprocess
     env = dict(os.environ)
     env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, "-m", "vgdrift.disk.worker"], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "vgdrift.disk.worker", *args], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
                             env=env, start_new_session=True)
+
+
+def _spawn(plan: diskscan.Plan) -> Running:
+    proc = _popen([])
     assert proc.stdin is not None and proc.stdout is not None   # both are pipes
     try:
         proc.stdin.write(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
@@ -161,13 +245,19 @@ def _spawn(plan: diskscan.Plan) -> Running:
 
 def finish(running: Running, deadline: float) -> Outcome:
     """Collects until done or the deadline, then lets go of the worker."""
+    out = Outcome(pid=running.pid)
     try:
-        out = collect(running.fd, deadline, Outcome(pid=running.pid))
+        out = collect(running.fd, deadline, out)
     finally:
-        if running.proc is not None and running.proc.stdout is not None:
+        if running.pool is not None:
+            if not out.complete:
+                running.pool.retire(running)
+        elif running.proc is not None and running.proc.stdout is not None:
             running.proc.stdout.close()
         else:
             os.close(running.fd)
+    if running.pool is not None:
+        return out
     # A worker that finished exits right after its last frame; give it a
     # moment so a one-shot check leaves no orphan.  A hung one stays behind.
     for _ in range(50):
@@ -188,13 +278,38 @@ def exited(running: Running) -> bool:
     return done == running.pid
 
 
+def retire(running: Running) -> None:
+    """A long-lived worker left a read behind: it serves no more scans."""
+    if running.pool is not None:
+        running.pool.retire(running)
+
+
+def _read_exactly(stream, n: int) -> Optional[bytes]:
+    data = stream.read(n)
+    return data if data is not None and len(data) == n else None
+
+
 def main() -> None:
-    plan = pickle.load(sys.stdin.buffer)
     fd = os.dup(sys.stdout.fileno())
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)
     try:
-        child_main(plan, fd)
+        if "--loop" not in sys.argv[1:]:
+            child_main(pickle.load(sys.stdin.buffer), fd)
+            return
+        # One plan per frame until the parent closes our stdin.  A write
+        # to a parent that let us go fails (EPIPE): then we exit too.
+        pvread.keep_parsed()
+        while True:
+            head = _read_exactly(sys.stdin.buffer, _FRAME.size)
+            if head is None:
+                return
+            data = _read_exactly(sys.stdin.buffer, _FRAME.unpack(head)[0])
+            if data is None:
+                return
+            child_main(pickle.loads(data), fd)
+    except BaseException:   # noqa: BLE001 - a worker has nobody to tell
+        pass
     finally:
         os._exit(0)
 

@@ -24,7 +24,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 GLOBAL_FILTER = "devices/global_filter"
 FILTER = "devices/filter"
@@ -353,10 +353,63 @@ class AliasIndex:
         return (device, *others)
 
 
+class LazyAliasIndex(AliasIndex):
+    """An AliasIndex that walks /dev the first time a name is asked for:
+    a check whose filters accept every device by its own path (and that
+    needs no other name) never walks it, whatever /dev holds."""
+
+    def __init__(self, root: str = "/dev"):
+        super().__init__({})
+        self.root = root
+        self.built = False
+
+    def names(self, device: str) -> Tuple[str, ...]:
+        if not self.built:
+            self.by_rdev = AliasIndex.build(self.root).by_rdev
+            self.built = True
+        return super().names(device)
+
+
+class Names(Mapping):
+    """{device: its /dev names}, each looked up when first asked for."""
+
+    def __init__(self, devices: Iterable[str], index: AliasIndex):
+        self.devices = list(devices)
+        self.index = index
+        self._got: Dict[str, Tuple[str, ...]] = {}
+
+    def __getitem__(self, device: str) -> Tuple[str, ...]:
+        if device not in self.devices:
+            raise KeyError(device)
+        if device not in self._got:
+            self._got[device] = self.index.names(device)
+        return self._got[device]
+
+    def __iter__(self):
+        return iter(self.devices)
+
+    def __len__(self) -> int:
+        return len(self.devices)
+
+
+def _accepted_by_own_name(device: str, global_filter: Filter, filter: Filter) -> bool:
+    """Both filters accept the device by its own path: check() says accepted
+    whatever its other names are (the first name accepted decides)."""
+    for flt in (global_filter, filter):
+        if flt.problem:
+            return False
+        p = flt.decide(device)
+        if p is None or not p.accept:
+            return False
+    return True
+
+
 def verdicts(devices: Iterable[str], global_filter: Sequence[object], filter: Sequence[object],
              index: Optional[AliasIndex] = None) -> Dict[str, Verdict]:
-    """The filters' verdict for each device; one /dev walk for all."""
+    """The filters' verdict for each device; one /dev walk for all, and
+    none when each device is accepted by its own path."""
     gf = compile_filter(GLOBAL_FILTER, global_filter)
     f = compile_filter(FILTER, filter)
-    index = index or AliasIndex.build()
-    return {d: check(d, index.names(d), gf, f) for d in devices}
+    index = index or LazyAliasIndex()
+    return {d: Verdict(d, True) if _accepted_by_own_name(d, gf, f) else check(d, index.names(d), gf, f)
+            for d in devices}

@@ -18,7 +18,6 @@ Not read: profiles, --config, and the lvm_<tag>.conf files of host tags
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -184,6 +183,8 @@ def lvmconfig_defaults(keys: Sequence[str], env: Optional[Mapping[str, str]] = N
     either; no shell, with a timeout."""
     env = dict(os.environ if env is None else env)
     env.update({"LVM_SYSTEM_DIR": "", "LVM_SUPPRESS_FD_WARNINGS": "1", "LC_ALL": "C"})
+    # Imported here: a check whose lvm.conf sets the key never pays for it.
+    import subprocess
     cmd = ["lvmconfig", "--typeconfig", "default", *keys]
     run = run or subprocess.run
     try:

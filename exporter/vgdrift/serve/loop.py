@@ -42,6 +42,7 @@ class ScanLoop(threading.Thread):
         self._scanner: Any = None
         self._scanner_key: Any = None
         self._states: Dict[str, str] = {}
+        self._unknown: Dict[str, model.UnknownVG] = {}
         self._errors: Dict[Tuple[str, str], model.ErrorItem] = {}
 
     @property
@@ -145,6 +146,17 @@ class ScanLoop(threading.Thread):
                                                   "previous": before or "", "reason": vg.reason or "",
                                                   "cache_file": vg.cache.path})
         self._states = {vg.name: vg.state for vg in result.vgs}
+        # VGs on this node's disks that no cache file describes (discovery):
+        # logged when they appear and when they go (cached, or gone).
+        unknown = {u.uuid: u for u in result.unknown_vgs}
+        for uuid in unknown.keys() - self._unknown.keys():
+            u = unknown[uuid]
+            log.warning("VG unknown to this node", extra={"vg": u.name, "vg_uuid": uuid,
+                                                          "creation_host": u.host, "seqno": u.seqno})
+        for uuid in self._unknown.keys() - unknown.keys():
+            log.info("VG no longer unknown to this node", extra={"vg": self._unknown[uuid].name, "vg_uuid": uuid})
+        if len(unknown) <= 1000:
+            self._unknown = unknown
         # Errors that make the answer unknown are logged when they start and
         # when they stop, not at every scan; the rest at debug level.
         current = {}

@@ -4,7 +4,7 @@ Pure: takes the cached VG and what the disks said about each PV, returns a
 VGReport.  No I/O, no prometheus."""
 
 import shlex
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import model as m
 from ..model import FOUND
@@ -116,12 +116,26 @@ def _readiness(node: NodeContext, vg: VGMeta, views: Mapping[str, PVView]) -> Re
     return node.evaluate(vg, {pv.id: (views.get(pv.id) or PVView(pv.id)).device for pv in vg.pvs})
 
 
+def holding(views: Mapping[str, PVView]) -> Dict[str, List[str]]:
+    """{VG id: uuids of the views whose device holds a copy of it, sorted}:
+    computed once per scan, so that comparing each VG costs its own PVs,
+    not every PV of the scan."""
+    out: Dict[str, List[str]] = {}
+    for u in sorted(views):
+        v = views[u]
+        if v.status == FOUND and v.copy is not None:
+            out.setdefault(v.copy.id, []).append(u)
+    return out
+
+
 def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
-            duration: float = 0.0, node: Optional[NodeContext] = None) -> m.VGReport:
+            duration: float = 0.0, node: Optional[NodeContext] = None,
+            held: Optional[Mapping[str, Sequence[str]]] = None) -> m.VGReport:
     """The one state of a cached VG, given what each PV uuid looks like.
     With `node` (this node's LVM configuration), the newest on-disk copy is
     also judged by it: blockers make an in_sync or drifted VG `blocked`,
-    and what cannot be decided makes it `unknown`."""
+    and what cannot be decided makes it `unknown`.  `held`: holding(views),
+    when the caller compares many VGs against the same views."""
     cached = [views.get(pv.id) or PVView(pv.id) for pv in cache.pvs]
     cached_ids = {pv.id for pv in cache.pvs}
     # Every device that showed a copy of this VG id: the cached PVs, then
@@ -129,7 +143,8 @@ def compare(cache: VGMeta, cache_info: m.CacheInfo, views: Mapping[str, PVView],
     # that only an older copy lists), in a fixed order so that one disk
     # state always gives one answer.
     holders = [v for v in cached if _holds(v, cache.id)]
-    holders += [views[u] for u in sorted(views) if u not in cached_ids and _holds(views[u], cache.id)]
+    held = holding(views) if held is None else held
+    holders += [views[u] for u in held.get(cache.id, ()) if u not in cached_ids]
     copies = [v.copy for v in holders + [d for v in holders + cached for d in v.divergent]
               if v.copy is not None and _holds(v, cache.id)]
     disk = max(copies, key=lambda c: c.seqno) if copies else None

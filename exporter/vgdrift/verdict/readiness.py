@@ -196,7 +196,11 @@ def evaluate(conf: NodeLVM, vg: VGMeta, local: LocalSystemID,
                     f"{devices_file.path}: this node's LVM ignores it",
                     adddev_command(dev) if dev else None))
             elif dev:
-                st = stale(devices_file, pv.id, dev, names.get(dev, ()))
+                # The device's other /dev names (a walk of /dev) only when
+                # the entry's DEVNAME is not the path vgdrift found it at.
+                st = stale(devices_file, pv.id, dev)
+                if st is not None:
+                    st = stale(devices_file, pv.id, dev, names.get(dev, ()))
                 if st is not None:
                     warnings.append(Note(st.message, STALE_ACTION))
     elif using is False:

@@ -58,7 +58,11 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
         if labelled:
             order = locate.preferred([h.path for h in labelled], hint)
             chosen = next(h for h in labelled if h.path == order[0])
-            sibs = siblings.of(chosen.path)
+            # Other loops over the same file take an index of every loop on
+            # the host: built only when this PV uuid was seen twice, or the
+            # candidate devices were read (a hint missed, or --devices); a
+            # PV found once at its hint costs sysfs reads of its own device.
+            sibs = siblings.of(chosen.path, loops=len(labelled) > 1 or out.candidates is not None)
             dups, divergent = [], []
             for path in order[1:]:
                 # Paths that sysfs proves to be the same disk hold the same

@@ -659,3 +659,18 @@ def allow_autoactivation(node: Node) -> None:
     nodes, like HA nodes, do not (lvmlocal.conf cannot unset a key)."""
     node.autoactivation = True
     node.write_conf()
+
+
+def run_actions(vg: Dict, env: Dict[str, str]) -> List[str]:
+    """Runs the non-null commands of one VG's `actions` (a `check --format
+    json` VG entry), in order, as a failover script would: `sh -c`, stopping
+    at the first failure.  Returns the commands run."""
+    ran = []
+    for a in vg["actions"]:
+        if a["command"] is None:
+            continue
+        r = subprocess.run(["sh", "-c", a["command"]], env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (a, r.stderr)
+        ran.append(a["command"])
+    return ran
+

@@ -216,7 +216,9 @@ def rules_copy(path):
 # ------------------------------------------------------------------ the stack
 
 class Stack:
-    """The daemons of one end-to-end run, on top of a lab with one VG."""
+    """The daemons of one end-to-end run, on top of a lab with one VG:
+    Alertmanager (to a webhook), exporters, Prometheus.  The fleet test
+    starts two exporters on the same pieces."""
 
     def __init__(self, lab, tmp):
         self.lab = lab
@@ -225,12 +227,23 @@ class Stack:
         self.webhook = None
 
     def start(self):
-        prometheus = require_tool("prometheus", package="prometheus")
+        self.start_alertmanager()
+        # vgdrift serve on node B: its backup dir, its loops only.
+        self.instance = f"127.0.0.1:{free_port()}"
+        argv = ["--cache-dir", self.lab.b.backup_dir]
+        for dev in self.lab.b.devices:
+            argv += ["--devices", dev]
+        self.serve = self.start_serve("vgdrift serve", self.instance, argv)
+        prom_dir = self.tmp / "prometheus"
+        prom_dir.mkdir()
+        self.start_prometheus(rules_copy(prom_dir / "vgdrift.rules.yml"), [self.instance])
+        return self
+
+    def start_alertmanager(self):
+        """Everything to the webhook, one group per alert."""
         alertmanager = require_tool("prometheus-alertmanager", "alertmanager",
                                     package="prometheus-alertmanager")
         self.webhook = Webhook()
-
-        # Alertmanager: everything to the webhook, one group per alert.
         am_port = free_port()
         am_dir = self.tmp / "alertmanager"
         am_dir.mkdir()
@@ -242,48 +255,45 @@ class Stack:
             "receivers": [{"name": "webhook", "webhook_configs": [
                 {"url": self.webhook.url, "send_resolved": True}]}],
         }))
+        self.am_port = am_port
         self.am_url = f"http://127.0.0.1:{am_port}"
         self.am = self._start("alertmanager", [
             alertmanager, f"--config.file={am_conf}", f"--storage.path={am_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="])
+        self._ready("alertmanager", self.am_url + "/-/ready", self.am)
 
-        # vgdrift serve on node B: its backup dir, its loops only.
-        exp_port = free_port()
-        self.instance = f"127.0.0.1:{exp_port}"
-        argv = [sys.executable, "-m", "vgdrift", "serve",
-                "--cache-dir", self.lab.b.backup_dir]
-        for dev in self.lab.b.devices:
-            argv += ["--devices", dev]
-        argv += ["--web.listen-address", self.instance, "--scan.interval", "1s",
-                 "--timeout", "2"]
-        self.serve = self._start("vgdrift serve", argv,
-                                 env=dict(os.environ, PYTHONPATH=str(EXPORTER)))
+    def start_serve(self, name, instance, args):
+        proc = self._start(name, [sys.executable, "-m", "vgdrift", "serve", *args,
+                                  "--web.listen-address", instance, "--scan.interval", "1s",
+                                  "--timeout", "2"],
+                           env=dict(os.environ, PYTHONPATH=str(EXPORTER)))
+        self._ready(name, f"http://{instance}/metrics", proc)
+        return proc
 
-        # Prometheus: scrape and evaluate every second.
+    def start_prometheus(self, rules, targets):
+        """Scrape `targets` and evaluate `rules` every second."""
+        prometheus = require_tool("prometheus", package="prometheus")
         prom_port = free_port()
         prom_dir = self.tmp / "prometheus"
-        prom_dir.mkdir()
-        rules = rules_copy(prom_dir / "vgdrift.rules.yml")
+        prom_dir.mkdir(exist_ok=True)
         prom_conf = prom_dir / "prometheus.yml"
         prom_conf.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
                        "evaluation_interval": "1s"},
             "rule_files": [str(rules)],
             "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [f"127.0.0.1:{am_port}"]}]}]},
+                {"targets": [f"127.0.0.1:{self.am_port}"]}]}]},
             "scrape_configs": [{"job_name": JOB, "static_configs": [
-                {"targets": [self.instance]}]}],
+                {"targets": sorted(targets)}]}],
         }))
         self.prom_url = f"http://127.0.0.1:{prom_port}"
         self.prom = self._start("prometheus", [
             prometheus, f"--config.file={prom_conf}", f"--storage.tsdb.path={prom_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{prom_port}"])
+        self._ready("prometheus", self.prom_url + "/-/ready", self.prom)
 
-        for name, url, proc in (("alertmanager", self.am_url + "/-/ready", self.am),
-                                ("vgdrift serve", f"http://{self.instance}/metrics", self.serve),
-                                ("prometheus", self.prom_url + "/-/ready", self.prom)):
-            wait_for(f"{name} to answer {url}", lambda url=url: http_get(url)[0] == 200, procs=[proc])
-        return self
+    def _ready(self, name, url, proc):
+        wait_for(f"{name} to answer {url}", lambda: http_get(url)[0] == 200, procs=[proc])
 
     def _start(self, name, argv, env=None):
         p = Proc(name, argv, self.tmp / f"{name.replace(' ', '-')}.log", env=env)
@@ -315,11 +325,11 @@ class Stack:
         assert doc["status"] == "success", f"{expr}\n-> {doc}"
         return doc["data"]
 
-    def wait_alert(self, alertname, status, since, **labels):
+    def wait_alert(self, alertname, status, since, timeout=WAIT, **labels):
         """The first such alert notified after `since`."""
         return wait_for(f"{alertname} {status} {labels} at the webhook\n{self.logs()}",
                         lambda: self.webhook.find(alertname, status, since, **labels),
-                        procs=self.procs)[0]
+                        timeout=timeout, procs=self.procs)[0]
 
 
 @pytest.fixture

@@ -29,15 +29,13 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import free_port, require_tool
-from test_e2e import EXPORTER, JOB, Proc, Webhook, http_get, wait_for
+from helpers import free_port
+from test_e2e import JOB, Stack, http_get, wait_for
 from test_grafana import dashboard_queries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,14 +59,11 @@ def render_rules(path):
     return path
 
 
-class Fleet:
+class Fleet(Stack):
     """Alertmanager, two exporters (node A, node B) and Prometheus."""
 
     def __init__(self, lab, tmp):
-        self.lab = lab
-        self.tmp = tmp
-        self.procs = []
-        self.webhook = None
+        super().__init__(lab, tmp)
         self.instances = {}
 
     def link(self, node, disk, dev):
@@ -82,93 +77,26 @@ class Fleet:
         os.replace(tmp, d / disk.name)
 
     def start(self):
-        prometheus = require_tool("prometheus", package="prometheus")
-        alertmanager = require_tool("prometheus-alertmanager", "alertmanager",
-                                    package="prometheus-alertmanager")
-        self.webhook = Webhook()
-        am_port = free_port()
-        am_dir = self.tmp / "alertmanager"
-        am_dir.mkdir()
-        am_conf = am_dir / "alertmanager.yml"
-        am_conf.write_text(yaml.safe_dump({
-            "route": {"receiver": "webhook", "group_by": ["..."],
-                      "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m"},
-            "receivers": [{"name": "webhook", "webhook_configs": [
-                {"url": self.webhook.url, "send_resolved": True}]}],
-        }))
-        self.am_url = f"http://127.0.0.1:{am_port}"
-        self._start("alertmanager", [
-            alertmanager, f"--config.file={am_conf}", f"--storage.path={am_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="])
-
+        self.start_alertmanager()
         for node in self.lab.nodes:
             for disk in self.lab.disks:
                 self.link(node.name, disk, disk.on(node))
-            port = free_port()
-            self.instances[node.name] = f"127.0.0.1:{port}"
-            argv = [sys.executable, "-m", "vgdrift", "serve", "--cache-dir", node.backup_dir,
-                    "--devices", str(self.tmp / f"devs-{node.name}" / "*"),
-                    "--web.listen-address", self.instances[node.name],
-                    "--scan.interval", "1s", "--discovery.interval", "1s", "--timeout", "2"]
-            self._start(f"vgdrift serve {node.name}", argv, env=dict(os.environ, PYTHONPATH=str(EXPORTER)))
-
-        prom_port = free_port()
+            self.instances[node.name] = f"127.0.0.1:{free_port()}"
+            self.start_serve(f"vgdrift serve {node.name}", self.instances[node.name],
+                             ["--cache-dir", node.backup_dir,
+                              "--devices", str(self.tmp / f"devs-{node.name}" / "*"),
+                              "--discovery.interval", "1s"])
         prom_dir = self.tmp / "prometheus"
         prom_dir.mkdir()
-        rules = render_rules(prom_dir / "vgdrift.rules.yml")
-        prom_conf = prom_dir / "prometheus.yml"
-        prom_conf.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules)],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [{"job_name": JOB, "static_configs": [
-                {"targets": sorted(self.instances.values())}]}],
-        }))
-        self.prom_url = f"http://127.0.0.1:{prom_port}"
-        self._start("prometheus", [
-            prometheus, f"--config.file={prom_conf}", f"--storage.tsdb.path={prom_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}"])
-        urls = [self.am_url + "/-/ready", self.prom_url + "/-/ready"]
-        urls += [f"http://{i}/metrics" for i in self.instances.values()]
-        for url in urls:
-            wait_for(f"{url} to answer", lambda url=url: http_get(url)[0] == 200, procs=self.procs)
+        self.start_prometheus(render_rules(prom_dir / "vgdrift.rules.yml"), self.instances.values())
         return self
 
-    def _start(self, name, argv, env=None):
-        p = Proc(name, argv, self.tmp / f"{name.replace(' ', '-')}.log", env=env)
-        self.procs.append(p)
-        return p
-
-    def close(self):
-        errors = []
-        for p in reversed(self.procs):
-            try:
-                p.stop()
-            except Exception as e:
-                errors.append(f"{p.name}: {e}")
-        if self.webhook is not None:
-            self.webhook.stop()
-        assert not errors, errors
-
-    def logs(self):
-        return "\n".join(f"--- {p.name} ({p.log_path}):\n{p.output(2000)}" for p in self.procs)
-
     def query(self, expr):
-        import urllib.error
-        import urllib.parse
-        url = self.prom_url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        try:
-            _, body = http_get(url)
-        except urllib.error.HTTPError as e:
-            body = e.read()
-        doc = json.loads(body)
-        assert doc["status"] == "success", f"{expr}\n-> {doc}"
-        return doc["data"]["result"]
+        return super().query(expr)["result"]
 
     def wait_alert(self, alertname, status, since, timeout=90, **labels):
-        return wait_for(f"{alertname} {status} {labels} at the webhook\n{self.logs()}",
-                        lambda: self.webhook.find(alertname, status, since, **labels),
-                        timeout=timeout, procs=self.procs)[0]
+        # Two exporters and the fleet rules' own `for:` take longer than one.
+        return super().wait_alert(alertname, status, since, timeout=timeout, **labels)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from lab import MIB, make_vg
+from lab import run_actions as lab_run_actions
 from test_lab_check import EXPORTER, change_types, read_image, run_check, states, vg_of, write_image
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -48,15 +49,7 @@ def shell_env(lab, tmp_path, **extra):
 
 def run_actions(lab, tmp_path, vg):
     """Runs the non-null commands of one VG's actions, in order, as node B."""
-    ran = []
-    for a in vg["actions"]:
-        if a["command"] is None:
-            continue
-        r = subprocess.run(["sh", "-c", a["command"]], env=shell_env(lab, tmp_path), capture_output=True,
-                           text=True, timeout=120)
-        assert r.returncode == 0, (a, r.stderr)
-        ran.append(a["command"])
-    return ran
+    return lab_run_actions(vg, shell_env(lab, tmp_path))
 
 
 def give_system_id(lab, node, system_id):

@@ -15,7 +15,6 @@ through wrappers that add `--driverloaded n`, as tests/lab.py does.
 """
 
 import shutil
-import subprocess
 
 from helpers import free_port
 from lab import (
@@ -29,6 +28,7 @@ from lab import (
     set_lvmlocal,
     would_autoactivate,
 )
+from lab import run_actions as lab_run_actions
 from test_lab_check import run_check, states, vg_of
 from test_lab_serve import serve  # noqa: F401  (the fixture)
 
@@ -56,15 +56,7 @@ def shell_env(lab, tmp_path):
 
 def run_actions(lab, tmp_path, vg):
     """Every non-null command of one VG's actions, in order, as node B."""
-    ran = []
-    for a in vg["actions"]:
-        if a["command"] is None:
-            continue
-        r = subprocess.run(["sh", "-c", a["command"]], env=shell_env(lab, tmp_path), capture_output=True,
-                           text=True, timeout=120)
-        assert r.returncode == 0, (a, r.stderr)
-        ran.append(a["command"])
-    return ran
+    return lab_run_actions(vg, shell_env(lab, tmp_path))
 
 
 def b_can_activate(lab, vg):

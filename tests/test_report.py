@@ -99,3 +99,14 @@ def test_every_state_is_explained_in_the_text():
     for state in model.VGState:
         text = render_text(model.CheckResult("h", 0.0, 0.0, (replace(vg_report(state, "vg0")),)))
         assert f"vg0: {state.value}:" in text or state == model.IN_SYNC
+
+
+def test_readme_state_table_lists_every_state_with_its_exit_code():
+    """The README's state table is checked against the model, as the alert
+    rules, runbook and dashboard are."""
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| .* \| (\d) \|$", readme, re.M))
+    assert {s: int(rows[s]) for s in rows if s in set(model.VG_STATES)} == \
+        {s.value: int(model.STATE_EXIT[s]) for s in model.VGState}

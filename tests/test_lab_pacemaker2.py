@@ -117,17 +117,22 @@ def test_failover_to_drifted_node_refreshes(pair):
     colours(cluster, {"node1": None, "node2": "green"})
 
 
-def test_failover_to_unsafe_node_refused_then_back(pair):
-    lab, cluster, links, (_, d2) = pair
-    node1, node2 = cluster.nodes
+def running_on_node1_then_node2_red(lab, cluster, links, d2):
+    """The group runs on node 1, both nodes green; then a PV of the VG
+    vanishes from node 2, which makes it unsafe there (red)."""
+    node2 = cluster.nodes[1]
     configure(lab, cluster, links)
     assert resource_state(node2.mon(), "dummy") == ["node1"]
     colours(cluster, {"node1": "green", "node2": "green"})
-
-    # A PV of the VG vanishes from node 2: unsafe there (red).
     lab.detach(d2, "b")
     sync_links(links["b"], lab, "b")
     colours(cluster, {"node1": "green", "node2": "red"})
+
+
+def test_failover_to_unsafe_node_refused_then_back(pair):
+    lab, cluster, links, (_, d2) = pair
+    node1, node2 = cluster.nodes
+    running_on_node1_then_node2_red(lab, cluster, links, d2)
 
     node1.crash()
     wait_offline(cluster, node1)
@@ -156,12 +161,7 @@ def test_failover_to_unsafe_node_refused_then_back(pair):
 def test_migrate_on_red_never_tries_a_red_node(pair_migrate_on_red):
     lab, cluster, links, (_, d2) = pair_migrate_on_red
     node1, node2 = cluster.nodes
-    configure(lab, cluster, links)
-    assert resource_state(node2.mon(), "dummy") == ["node1"]
-    colours(cluster, {"node1": "green", "node2": "green"})
-    lab.detach(d2, "b")
-    sync_links(links["b"], lab, "b")
-    colours(cluster, {"node1": "green", "node2": "red"})
+    running_on_node1_then_node2_red(lab, cluster, links, d2)
     # The health clone stays on the red node (allow-unhealthy-nodes).
     assert "node2" in resource_state(node2.mon(), "health")
 

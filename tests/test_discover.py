@@ -70,8 +70,7 @@ def test_scanner_reports_vgs_no_cache_file_describes(tmp_path):
     options = ScanOptions(cache_dirs=(str(cache),), device_globs=(str(tmp_path / "*.img"),))
     plain = Scanner(options, isolation="fork").scan()
     assert plain.unknown_vgs == () and plain.discovered is None and plain.exit_code == 0
-    from dataclasses import replace
-    result = Scanner(replace(options, discover=True), isolation="fork").scan()
+    result = Scanner(options._replace(discover=True), isolation="fork").scan()
     assert [v.state for v in result.vgs] == [m.IN_SYNC]
     (u,) = result.unknown_vgs
     odd_name = os.listdir(os.path.join(FIXTURES, "oddnames", "cache_a"))[0]
@@ -80,19 +79,17 @@ def test_scanner_reports_vgs_no_cache_file_describes(tmp_path):
     # The refresh, into the cache directory vgdrift reads (not LVM's, here).
     assert u.actions[-1].command.startswith("vgcfgbackup -f ")
     # --vg and exclusions apply to discovered VGs as to cached ones.
-    none = Scanner(replace(options, discover=True, exclude_vgs=(odd_name,)), isolation="fork").scan()
+    none = Scanner(options._replace(discover=True, exclude_vgs=(odd_name,)), isolation="fork").scan()
     assert none.unknown_vgs == () and none.exit_code == 0
     # Once cached, it is no longer unknown.
     shutil.copy(os.path.join(FIXTURES, "oddnames", "cache_a", odd_name), cache / odd_name)
-    again = Scanner(replace(options, discover=True), isolation="fork").scan()
+    again = Scanner(options._replace(discover=True), isolation="fork").scan()
     assert again.unknown_vgs == () and again.exit_code == 0
 
 
 def test_a_discovery_that_did_not_finish_is_not_none_found(tmp_path, monkeypatch):
     """check --discover whose device reader did not complete its plan
     cannot say "no unknown VG": exit 3.  serve keeps its last discovery."""
-    from dataclasses import replace
-
     from vgdrift import scan
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -100,7 +97,7 @@ def test_a_discovery_that_did_not_finish_is_not_none_found(tmp_path, monkeypatch
     unpack("simple", tmp_path)
     unpack("oddnames", tmp_path)
     options = ScanOptions(cache_dirs=(str(cache),), device_globs=(str(tmp_path / "*.img"),))
-    serve_scanner = Scanner(replace(options, discovery_interval=3600.0), isolation="fork")
+    serve_scanner = Scanner(options._replace(discovery_interval=3600.0), isolation="fork")
     first = serve_scanner.scan()
     assert len(first.unknown_vgs) == 1
     real = scan.worker.finish
@@ -110,7 +107,7 @@ def test_a_discovery_that_did_not_finish_is_not_none_found(tmp_path, monkeypatch
         out.stats = None            # as if the backstop deadline had passed
         return out
     monkeypatch.setattr(scan.worker, "finish", unfinished)
-    result = Scanner(replace(options, discover=True), isolation="fork").scan()
+    result = Scanner(options._replace(discover=True), isolation="fork").scan()
     assert result.exit_code == 3 and result.discovered is None
     assert [e.where for e in result.errors] == ["discovery"]
     later = serve_scanner.scan(discover=True)
@@ -121,7 +118,6 @@ def test_a_discovery_that_did_not_finish_is_not_none_found(tmp_path, monkeypatch
 def test_no_vg_is_unknown_while_the_cache_directory_cannot_be_listed(tmp_path):
     """Without the list of cached VGs every VG on the disks would look
     unknown: none is reported (the answer is unknown, exit 3)."""
-    from dataclasses import replace
     cache = tmp_path / "cache"
     cache.mkdir()
     shutil.copy(os.path.join(FIXTURES, "simple", "cache_a", "vg0"), cache / "vg0")
@@ -131,9 +127,9 @@ def test_no_vg_is_unknown_while_the_cache_directory_cannot_be_listed(tmp_path):
                           discovery_interval=3600.0)
     scanner = Scanner(options, isolation="fork")
     assert len(scanner.scan().unknown_vgs) == 1
-    gone = replace(options, cache_dirs=(str(tmp_path / "no-such-dir"),))
+    gone = options._replace(cache_dirs=(str(tmp_path / "no-such-dir"),))
     scanner.options = gone       # as a reload would, keeping the Scanner's findings
     for discover in (False, True):
         result = scanner.scan(discover=discover)
         assert result.unknown_vgs == () and result.exit_code == 3, discover
-    assert Scanner(replace(gone, discover=True), isolation="fork").scan().unknown_vgs == ()
+    assert Scanner(gone._replace(discover=True), isolation="fork").scan().unknown_vgs == ()

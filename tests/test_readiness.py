@@ -2,7 +2,6 @@
 node's configuration and the newest on-disk copy (pure; the lab checks the
 same rules against real LVM in tests/test_lab_node.py)."""
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -108,7 +107,7 @@ def test_devices_file_in_use_ignores_filters():
 
 
 def test_unknown_use_devicesfile_with_a_file_is_unknown_not_a_verdict():
-    c = dataclasses.replace(conf(), use_devicesfile=None)
+    c = conf()._replace(use_devicesfile=None)
     got = evaluate(c, devices_file=devfile())
     assert got.blockers == () and got.unknown
     # With no file the answer does not depend on it: the filters apply.
@@ -162,7 +161,7 @@ def test_pv_not_found_is_not_a_filter_blocker():
 # ------------------------------------------------------------ system ID
 
 def foreign(vg=VG, sid="node_a"):
-    return dataclasses.replace(vg, system_id=sid)
+    return vg._replace(system_id=sid)
 
 
 def test_foreign_vg_and_no_local_id_blocks():
@@ -205,7 +204,7 @@ def test_unknown_local_id():
 # ------------------------------------------------------------ exported
 
 def test_exported_blocks_and_never_autoactivates():
-    vg = dataclasses.replace(VG, status=VG.status + ("EXPORTED",))
+    vg = VG._replace(status=VG.status + ("EXPORTED",))
     got = evaluate(conf(), vg=vg)
     (b,) = got.blockers
     assert b.reason is BlockReason.EXPORTED and "vgimport vg0" in b.message and b.action is None
@@ -213,7 +212,7 @@ def test_exported_blocks_and_never_autoactivates():
 
 
 def test_blockers_in_reason_order():
-    vg = dataclasses.replace(foreign(), status=VG.status + ("EXPORTED",))
+    vg = foreign()._replace(status=VG.status + ("EXPORTED",))
     got = evaluate(conf("devices { use_devicesfile = 1 }"), vg=vg, devices_file=devfile())
     assert [b.reason.value for b in got.blockers] == ["devices_file", "devices_file", "system_id", "exported"]
     assert got.reason is BlockReason.DEVICES_FILE
@@ -227,7 +226,7 @@ def lv(vg, name):
 
 
 def with_lvs(vg, **changes):
-    return dataclasses.replace(vg, lvs=tuple(dataclasses.replace(x, **changes.get(x.name, {})) for x in vg.lvs))
+    return vg._replace(lvs=tuple(x._replace(**changes.get(x.name, {})) for x in vg.lvs))
 
 
 def test_autoactivation_on_adds_a_warning_with_the_action():
@@ -257,7 +256,7 @@ def test_auto_activation_volume_list(text, want):
 
 
 def test_tags():
-    tagged = dataclasses.replace(VG, tags=("ha",))
+    tagged = VG._replace(tags=("ha",))
     c = conf('activation { auto_activation_volume_list = [ "@ha" ] }')
     assert evaluate(c, vg=tagged).autoactivation is True
     lv_tagged = with_lvs(VG, lv1={"tags": ("ha",)})
@@ -269,14 +268,14 @@ def test_tags():
 
 
 def test_noautoactivate_flags():
-    assert evaluate(conf(), vg=dataclasses.replace(VG, flags=("NOAUTOACTIVATE",))).autoactivation is False
+    assert evaluate(conf(), vg=VG._replace(flags=("NOAUTOACTIVATE",))).autoactivation is False
     one = with_lvs(VG, lv0={"flags": ("NOAUTOACTIVATE",)})
     assert evaluate(conf(), vg=one).autoactivation is True               # lv1 still would
     both = with_lvs(VG, lv0={"flags": ("NOAUTOACTIVATE",)}, lv1={"flags": ("NOAUTOACTIVATE",)})
     assert evaluate(conf(), vg=both).autoactivation is False
     hidden = with_lvs(VG, lv0={"status": ("READ", "WRITE")}, lv1={"status": ("READ", "WRITE")})
     assert evaluate(conf(), vg=hidden).autoactivation is False
-    assert evaluate(conf(), vg=dataclasses.replace(VG, lvs=())).autoactivation is False
+    assert evaluate(conf(), vg=VG._replace(lvs=())).autoactivation is False
 
 
 def test_readiness_is_picklable():
@@ -287,7 +286,7 @@ def test_readiness_is_picklable():
 
 def test_devices_file_of_another_system_id_is_a_warning():
     df = dfm.parse(b"SYSTEMID=node_a\nVERSION=1.1.1\n", "/etc/lvm/devices/system.devices")
-    df = dataclasses.replace(df, entries=devfile(PV0, PV1).entries)
+    df = df._replace(entries=devfile(PV0, PV1).entries)
     got = evaluate(conf("devices { use_devicesfile = 1 }"), devices_file=df,
                    local=LocalSystemID("uname", "node_b"))
     assert got.blockers == ()

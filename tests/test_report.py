@@ -1,7 +1,6 @@
 """Rendering: the JSON document's stable shape and the human table."""
 
 import json
-from dataclasses import replace
 
 from samples import all_states_result, vg_report
 from vgdrift import model
@@ -45,11 +44,10 @@ def test_readiness_in_json_and_text():
 
 
 def test_changes_and_actions_in_both_formats():
-    vg = replace(vg_report(model.DRIFT, "vg0"),
-                 changes=(model.Change("lv_added", "LV lv2 added (4.00 MiB)", id="L1", name="lv2",
-                                       new=4194304),),
-                 actions=(model.Action("vgcfgbackup vg0", "refresh this node's cached metadata"),
-                          model.Action(None, "advice only")))
+    vg = vg_report(model.DRIFT, "vg0")._replace(
+        changes=(model.Change("lv_added", "LV lv2 added (4.00 MiB)", id="L1", name="lv2", new=4194304),),
+        actions=(model.Action("vgcfgbackup vg0", "refresh this node's cached metadata"),
+                 model.Action(None, "advice only")))
     result = all_states_result(vgs=(vg,))
     doc = to_json(result)
     assert doc["vgs"][0]["changes"] == [{"type": "lv_added", "id": "L1", "name": "lv2", "old": None,
@@ -97,7 +95,7 @@ def test_every_state_is_explained_in_the_text():
     from vgdrift import report
     assert set(report._EXPLAIN) == set(model.VGState)
     for state in model.VGState:
-        text = render_text(model.CheckResult("h", 0.0, 0.0, (replace(vg_report(state, "vg0")),)))
+        text = render_text(model.CheckResult("h", 0.0, 0.0, (vg_report(state, "vg0"),)))
         assert f"vg0: {state.value}:" in text or state == model.IN_SYNC
 
 

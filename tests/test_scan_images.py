@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -209,3 +210,45 @@ def test_scanner_reads_the_lvm_configuration_again_only_when_it_changes(tmp_path
     result = scanner.scan()
     assert result.unknown and result.exit_code == m.EXIT_UNKNOWN
     assert [(e.reason, e.message.split(": ")[0]) for e in result.errors] == [("config", f"{conf}:2")]
+
+
+def _summary(result):
+    return [(vg.name, vg.state, vg.reason, [(pv.uuid, pv.state, pv.seqno) for pv in vg.pvs],
+             [c.kind for c in vg.changes]) for vg in result.vgs], result.reads, result.exit_code
+
+
+def test_one_shot_check_reads_from_the_sketch_and_rereads_when_it_was_wrong(tmp_path, monkeypatch):
+    """A one-shot check starts its worker from a sketch of the cache
+    (node/cache.py) and parses meanwhile.  Right sketch: that worker's
+    answer, no other worker.  Wrong sketch (spacing LVM does not write, so
+    one PV is left out): that worker is let go and the parse's plan is read;
+    the answer is the same as with no sketch at all."""
+    from vgdrift.disk import worker
+    from vgdrift.node import cache
+    from vgdrift.scan import Scanner, ScanOptions
+    (tmp_path / "disks").mkdir()
+    unpack("drift", tmp_path / "disks")
+    cached = tmp_path / "cache"
+    cached.mkdir()
+    shutil.copy(os.path.join(FIXTURES, "drift", "cache_b", "vg0"), cached / "vg0")
+    options = ScanOptions(cache_dirs=(str(cached),), device_globs=(str(tmp_path / "disks" / "*.img"),))
+    started = []
+    real_start = worker.start
+    monkeypatch.setattr(worker, "start", lambda plan, *a: started.append(plan) or real_start(plan, *a))
+
+    scanner = Scanner(options, isolation="fork")
+    right = _summary(scanner.scan())
+    assert len(started) == 1 and scanner.abandoned == {}
+    assert right[0][0][1] == "drift" and right[2] == 1
+
+    text = (cached / "vg0").read_text()
+    (cached / "vg0").write_text(text.replace("\t\t\tdevice = ", "\t\t\tdevice  =  ", 1))
+    started.clear()
+    scanner = Scanner(options, isolation="fork")
+    wrong = _summary(scanner.scan())
+    assert len(started) == 2 and started[0] != started[1] and len(scanner.abandoned) == 1
+    assert wrong == right
+
+    started.clear()
+    monkeypatch.setattr(cache, "sketch", lambda dirs: None)
+    assert _summary(Scanner(options, isolation="fork").scan()) == right and len(started) == 1

@@ -13,8 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import time
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 from . import model as m
 from .disk import locate, worker
@@ -42,8 +41,7 @@ BACKSTOP_BATCHES = 4
 BACKSTOP_SLACK = 5.0
 
 
-@dataclass(frozen=True)
-class ScanOptions:
+class ScanOptions(NamedTuple):
     # () means this node's LVM backup_dir (lvm_system_dir's, else DEFAULT_DIR).
     cache_dirs: Tuple[str, ...] = (DEFAULT_DIR,)
     device_globs: Tuple[str, ...] = ()
@@ -346,17 +344,28 @@ class Scanner:
                                           f"VG {name} is not in the cache ({', '.join(o.cache_dirs)})", vg=name))
         return [c for c in chosen if c.vg.name not in o.exclude_vgs]
 
-    def _read_disks(self, chosen: List[CachedVG], discover: bool = False,
-                    known_pvs: frozenset = frozenset()) -> Tuple[worker.Outcome, locate.Siblings]:
-        """Runs the worker.  The loop-device index (sysfs) is built later,
-        only if the views need it (locate.Siblings): a PV seen twice, or
-        found away from its hint."""
+    def _plan(self, wanted: List[WantedVG], discover: bool, known_pvs: frozenset) -> Plan:
         o = self.options
-        plan = Plan(tuple(WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
-                          for c in chosen),
-                    tuple(o.device_globs), o.timeout, self._outstanding(), discover, known_pvs)
+        return Plan(tuple(wanted), tuple(o.device_globs), o.timeout, self._outstanding(), discover, known_pvs)
+
+    def _start(self, plan: Plan) -> worker.Running:
+        return worker.start(plan, self.isolation, self.pool)
+
+    def _read_disks(self, plan: Plan, early: Optional[Tuple[Plan, worker.Running]] = None
+                    ) -> Tuple[worker.Outcome, locate.Siblings]:
+        """Runs the worker, or takes the one started early from the sketch
+        of the cache when it was given this very plan (else that one is let
+        go unheard and a new one starts).  The loop-device index (sysfs) is
+        built later, only if the views need it (locate.Siblings): a PV seen
+        twice."""
+        o = self.options
+        if early is not None and early[0] == plan:
+            running = early[1]
+        else:
+            if early is not None:
+                self._abandon(early[1])
+            running = self._start(plan)
         deadline = time.monotonic() + BACKSTOP_BATCHES * o.timeout + BACKSTOP_SLACK
-        running = worker.start(plan, self.isolation, self.pool)
         _load_verdict()
         siblings = locate.Siblings()
         out = worker.finish(running, deadline)
@@ -367,6 +376,31 @@ class Scanner:
         if hung and not worker.exited(running):
             self.abandoned[out.pid] = (running, hung - plan.skip)
         return out, siblings
+
+    def _abandon(self, running: worker.Running) -> None:
+        """Lets a worker go unheard: it stops at its next write, and is
+        reaped with the others left behind (_outstanding)."""
+        worker.abandon(running)
+        self.abandoned[running.pid] = (running, frozenset())
+
+    def _early(self, o: ScanOptions, discover: bool) -> Tuple[Optional[Tuple[Plan, worker.Running]], Optional[dict]]:
+        """A one-shot check starts its worker from a sketch of the cache
+        files (node/cache.py) and parses them while the worker reads; the
+        parse then checks the sketch was right (_read_disks).  The exporter
+        parses only the files that changed, and needs no sketch.  Returns
+        (the plan and worker started, the files as read) or (None, None)."""
+        if self.isolation != "fork":
+            return None, None
+        from .node.cache import sketch
+        drawn = sketch(o.cache_dirs)
+        if drawn is None:
+            return None, None
+        vgs, loaded = drawn
+        wanted = [WantedVG(s.id, s.pvs) for s in vgs if (not o.vgs or s.name in o.vgs) and s.name not in o.exclude_vgs]
+        if not wanted and not discover:
+            return None, loaded
+        plan = self._plan(wanted, discover, frozenset(pv for s in vgs for pv, _ in s.pvs))
+        return (plan, self._start(plan)), loaded
 
     def _lvm_conf(self, errors: List[m.ErrorItem]) -> Tuple[Optional[lvmconf.NodeLVM], ScanOptions]:
         """This node's LVM configuration (None when not consulted or
@@ -387,7 +421,7 @@ class Scanner:
                 default = os.path.join(self.lvm_config.sysdir or "/", "backup")   # LVM's built-in default
             else:
                 default = DEFAULT_DIR
-            o = replace(o, cache_dirs=(default,))
+            o = o._replace(cache_dirs=(default,))
         return conf, o
 
     def _discovery_due(self, discover: Optional[bool]) -> bool:
@@ -405,7 +439,8 @@ class Scanner:
         started, t0 = time.time(), time.monotonic()
         conf_errors: List[m.ErrorItem] = []
         conf, o = self._lvm_conf(conf_errors)
-        cached, errors, warnings = read_cache(o.cache_dirs, self.parsed)
+        early, loaded = self._early(o, discover)
+        cached, errors, warnings = read_cache(o.cache_dirs, self.parsed, loaded)
         errors = conf_errors + errors
         chosen = self.select(cached, errors, warnings, o)
         lvm_info: Optional[m.NodeLVMInfo] = None
@@ -418,7 +453,10 @@ class Scanner:
             errors += device_access_errors(tuple(o.device_globs))
         found_unknown: List[Tuple[VGMeta, Dict[str, Optional[str]]]] = []
         if chosen or discover:
-            out, siblings = self._read_disks(chosen, discover, frozenset(pv.id for c in cached for pv in c.vg.pvs))
+            plan = self._plan([WantedVG(c.vg.id, tuple((pv.id, pv.device or None) for pv in c.vg.pvs))
+                               for c in chosen], discover, frozenset(pv.id for c in cached for pv in c.vg.pvs))
+            out, siblings = self._read_disks(plan, early)
+            early = None
             from .verdict.compare import compare, holding
             from .verdict.views import build_views
             stats = out.stats or {}
@@ -472,6 +510,8 @@ class Scanner:
                 (errors if self.options.discover else warnings).append(item)
         elif conf is not None:
             _, lvm_info = node_context(conf, [], warnings)
+        if early is not None:
+            self._abandon(early[1])      # the parse found nothing to read after all
         reports += unknown_vgs
         # Between discoveries (serve): the last one's findings, less the VGs
         # cached since (a vgcfgbackup here resolves them at the next scan).

@@ -3,8 +3,7 @@ archives, and the VG view a comparison needs."""
 
 import json
 import re
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 try:    # hashlib would also load OpenSSL's _hashlib (~2 ms per check) for this one digest
     from _blake2 import blake2b
@@ -298,8 +297,7 @@ def _value(toks: _Tokens):
 
 # --- the VG view -------------------------------------------------------
 
-@dataclass(frozen=True)
-class PVMeta:
+class PVMeta(NamedTuple):
     key: str                   # pv0, pv1... (the name segments refer to)
     id: str
     device: str                # a hint only: the writer's device name
@@ -309,8 +307,7 @@ class PVMeta:
     pe_count: int
 
 
-@dataclass(frozen=True)
-class LVMeta:
+class LVMeta(NamedTuple):
     name: str
     id: str
     status: Tuple[str, ...]
@@ -320,8 +317,7 @@ class LVMeta:
     flags: Tuple[str, ...] = ()   # WRITE_LOCKED lives here (see write_access)
 
 
-@dataclass(frozen=True)
-class VGMeta:
+class VGMeta(NamedTuple):
     name: str
     id: str
     seqno: int

@@ -983,8 +983,8 @@ def discover_bench(lab, a, log, m, vd_cmd, vd_env, backup, loops, vgs) -> None:
         runs["check --discover"].append(m.run(vd, vd_env))
         runs["check (no --discover)"].append(m.run([x for x in vd if x != "--discover"], vd_env))
         runs["vgs hints=none"].append(m.run(full, lab.a.env))
-    log("  (with explicit --devices, check reads label and first header of every named device in one "
-        "8 KiB read, with or without --discover)")
+    log("  (with explicit --devices, check reads the label area (4 KiB) of every named device, and the "
+        "header of every PV there, with or without --discover)")
     med = {}
     for name, rs in runs.items():
         wall, wmin, wmax = summary(rs, "wall")

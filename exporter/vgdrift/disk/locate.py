@@ -38,32 +38,42 @@ def system_devices(sys_block: str = SYS_BLOCK) -> List[str]:
 
 
 def expand_globs(patterns: Sequence[str]) -> List[str]:
-    """Paths matching the patterns: block devices and regular files only."""
+    """Paths matching the patterns (identified() keeps the devices)."""
     out = []
     for pattern in patterns:
-        for path in sorted(glob.glob(pattern)):
-            if os.path.isdir(path):
-                continue
-            out.append(path)
+        out += sorted(glob.glob(pattern))
+    return out
+
+
+def identified(paths: Iterable[str]) -> List[Tuple[str, tuple]]:
+    """(path, identity) of each path that is a block device or a regular
+    file: one stat each, whatever else the path is (a directory, gone)."""
+    out = []
+    for path in paths:
+        if not path:
+            continue
+        try:
+            out.append((path, identity(path)))
+        except OSError:
+            continue
+    return out
+
+
+def unique(found: Iterable[Tuple[str, tuple]], seen=()) -> List[Tuple[str, tuple]]:
+    """The first (path, identity) of each device not in `seen`."""
+    seen = set(seen)
+    out = []
+    for path, ident in found:
+        if ident not in seen:
+            seen.add(ident)
+            out.append((path, ident))
     return out
 
 
 def distinct(paths: Iterable[str], seen=()) -> List[Tuple[str, tuple]]:
     """(path, identity) of each device not in `seen`; the first path of a
     device wins, paths that do not exist are dropped."""
-    seen = set(seen)
-    out = []
-    for path in paths:
-        if not path:
-            continue
-        try:
-            ident = identity(path)
-        except OSError:
-            continue
-        if ident not in seen:
-            seen.add(ident)
-            out.append((path, ident))
-    return out
+    return unique(identified(paths), seen)
 
 
 def candidate_paths(patterns: Sequence[str]) -> List[str]:
@@ -71,20 +81,30 @@ def candidate_paths(patterns: Sequence[str]) -> List[str]:
     return expand_globs(patterns) if patterns else system_devices()
 
 
+def _real(path: str) -> str:
+    # A kernel name in /dev (/dev/sdb, /dev/loop7) is most PVs' path: one
+    # lstat says it is no symlink, where realpath looks at each component.
+    if path.startswith("/dev/") and "/" not in path[5:] and not os.path.islink(path):
+        return path
+    return os.path.realpath(path)
+
+
 def is_dm(path: str) -> bool:
-    real = os.path.realpath(path)
-    return os.path.basename(real).startswith("dm-") or path.startswith("/dev/mapper/")
+    return os.path.basename(_real(path)).startswith("dm-") or path.startswith("/dev/mapper/")
 
 
 def preferred(paths: Iterable[str], hint: Optional[str]) -> List[str]:
     """Orders paths to one PV: the cached hint first, then device-mapper
     devices (a multipath map beats its component paths), then by name.
     The hint is compared as a name: the worker read it under that name."""
+    paths = list(paths)
+    if len(paths) < 2:
+        return paths
     return sorted(paths, key=lambda path: (path != hint, not is_dm(path), path))
 
 
 def _block_name(path: str) -> str:
-    return os.path.basename(os.path.realpath(path))
+    return os.path.basename(_real(path))
 
 
 class Siblings:

@@ -7,8 +7,7 @@ device, at which offset, what was expected and what was found.
 
 import struct
 import zlib
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 SECTOR = 512
 LABEL_SCAN_SECTORS = 4          # LVM looks for the label in sectors 0..3
@@ -99,14 +98,12 @@ class TextChecksumError(OnDiskError):
 RETRYABLE = (LabelChecksumError, MdaChecksumError, TextChecksumError, MdaLocationError)
 
 
-@dataclass(frozen=True)
-class Area:
+class Area(NamedTuple):
     offset: int
     size: int
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     sector: int
     pv_uuid: str                     # 32 characters, no dashes
     device_size: int
@@ -116,8 +113,7 @@ class Label:
     ext_flags: int = 0
 
 
-@dataclass(frozen=True)
-class RawLocn:
+class RawLocn(NamedTuple):
     offset: int                      # relative to the area start
     size: int
     checksum: int
@@ -128,8 +124,7 @@ class RawLocn:
         return bool(self.flags & RAW_LOCN_IGNORED)
 
 
-@dataclass(frozen=True)
-class MdaHeader:
+class MdaHeader(NamedTuple):
     start: int
     size: int
     committed: Optional[RawLocn]     # None: the area holds no VG (orphan PV)

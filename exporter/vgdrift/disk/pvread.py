@@ -4,8 +4,7 @@ reads, closes, and turns every failure into an observation: they run on the
 worker's threads and must not raise for bad disks."""
 
 import time
-from dataclasses import dataclass, replace
-from typing import Callable, Dict, FrozenSet, Optional, Tuple, Type, TypeVar, Union
+from typing import Callable, Dict, FrozenSet, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
 from ..model import REASON_CORRUPT, REASON_INTERNAL
 from ..textmeta import TextError, VGMeta, parse_vg
@@ -24,8 +23,7 @@ RETRY_DELAYS = (0.05, 0.1, 0.2)   # a torn read is re-read after each before "co
 NOT_PV = "not_pv"
 
 
-@dataclass(frozen=True)
-class HeadObs:
+class HeadObs(NamedTuple):
     """What the start of one device says."""
     path: str
     ident: tuple
@@ -51,8 +49,7 @@ class HeadObs:
         return (self.mda.committed.checksum, self.mda.committed.size)
 
 
-@dataclass(frozen=True)
-class TextObs:
+class TextObs(NamedTuple):
     key: tuple
     path: str
     vg: Optional[VGMeta] = None
@@ -98,7 +95,7 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
     try:
         return _read_head(obs, length, want, counter, t0)
     except Exception as e:
-        return replace(obs, error=internal_error(path, e), reason=REASON_INTERNAL,
+        return obs._replace(error=internal_error(path, e), reason=REASON_INTERNAL,
                        elapsed=time.monotonic() - t0)
 
 
@@ -108,21 +105,29 @@ def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
     try:
         dev = Device(path)
     except DeviceError as e:
-        return replace(obs, error=str(e), reason=e.reason, elapsed=time.monotonic() - t0)
+        return obs._replace(error=str(e), reason=e.reason, elapsed=time.monotonic() - t0)
     try:
+        first = [dev.read(0, length)]
+        if len(first[0]) >= ondisk.LABEL_AREA and ondisk.LABEL_ID not in first[0][:ondisk.LABEL_AREA]:
+            # Most candidate devices are not PVs: said without a parse, an
+            # exception or a message (a discovery sweep reads a thousand of
+            # them, and nothing outside the worker sees a device without a
+            # label).
+            return obs._replace(reason=NOT_PV)
+
         def label_once():
-            buf = dev.read(0, length)
+            buf = first.pop() if first else dev.read(0, length)
             return buf, ondisk.find_label(buf[:ondisk.LABEL_AREA], path)
         try:
             buf, label = retrying(label_once, ondisk.RETRYABLE)
         except ondisk.NoLabelError as e:
-            return replace(obs, error=str(e), reason=NOT_PV)
+            return obs._replace(error=str(e), reason=NOT_PV)
         except ondisk.TruncatedError as e:
-            return replace(obs, error=str(e), reason=NOT_PV)
+            return obs._replace(error=str(e), reason=NOT_PV)
         except ondisk.OnDiskError as e:
-            return replace(obs, claimed_uuid=ondisk.claimed_pv_uuid(dev.read(0, ondisk.LABEL_AREA)),
+            return obs._replace(claimed_uuid=ondisk.claimed_pv_uuid(dev.read(0, ondisk.LABEL_AREA)),
                            error=str(e), reason=REASON_CORRUPT)
-        obs = replace(obs, label=label, mda_count=len(label.metadata_areas))
+        obs = obs._replace(label=label, mda_count=len(label.metadata_areas))
         if want is not None and ondisk.format_uuid(label.pv_uuid) not in want:
             return obs
         first_error = None
@@ -137,16 +142,16 @@ def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
                 first_error = first_error or e
                 continue
             if not mda.ignored:
-                return replace(obs, mda=mda, damaged=str(first_error) if first_error else None)
-            obs = replace(obs, mda=mda)   # keep looking: another area may be in use
+                return obs._replace(mda=mda, damaged=str(first_error) if first_error else None)
+            obs = obs._replace(mda=mda)   # keep looking: another area may be in use
         if first_error is not None and obs.mda is None:
-            return replace(obs, error=str(first_error), reason=REASON_CORRUPT)
+            return obs._replace(error=str(first_error), reason=REASON_CORRUPT)
         return obs
     except DeviceError as e:
-        return replace(obs, error=str(e), reason=e.reason)
+        return obs._replace(error=str(e), reason=e.reason)
     except Exception as e:
         # Keeps the label when it was read: the PV is known, its read failed.
-        return replace(obs, error=internal_error(path, e), reason=REASON_INTERNAL)
+        return obs._replace(error=internal_error(path, e), reason=REASON_INTERNAL)
     finally:
         counter(dev)
         dev.close()
@@ -221,7 +226,7 @@ def _read_text(state: dict, counter, t0: float) -> Tuple[HeadObs, TextObs]:
         def reread_head(error: BaseException) -> None:
             hb = dev.read(state["head"].mda.start, ondisk.MDA_HEADER_SIZE)
             mda = ondisk.parse_mda_header(hb, path, state["head"].mda.start, dev.size)
-            state["head"] = replace(state["head"], mda=mda)
+            state["head"] = state["head"]._replace(mda=mda)
             if state["head"].text_key is None:
                 raise _AreaEmptied(str(error))
 

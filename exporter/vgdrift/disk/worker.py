@@ -24,8 +24,7 @@ import select
 import struct
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Tuple
 
 from . import diskscan, pvread
 
@@ -39,19 +38,27 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath
 MAX_FRAME = 256 << 20
 
 
-@dataclass
 class Outcome:
     """What the parent learnt from one worker."""
-    heads: Dict[tuple, pvread.HeadObs] = field(default_factory=dict)
-    texts: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
-    text_failures: Dict[tuple, pvread.TextObs] = field(default_factory=dict)
-    # Heads of devices only discovery read (Plan.discover): kept out of
-    # the cached VGs' views.
-    discovered: Dict[tuple, pvread.HeadObs] = field(default_factory=dict)
-    candidates: Optional[Tuple[str, ...]] = None   # paths the candidate scan looked at, if it ran
-    stats: Optional[dict] = None     # set when the worker finished its plan
-    error: Optional[str] = None      # the worker itself failed
-    pid: int = 0
+
+    def __init__(self, pid: int = 0, heads: Optional[Dict[tuple, pvread.HeadObs]] = None,
+                 texts: Optional[Dict[tuple, pvread.TextObs]] = None,
+                 text_failures: Optional[Dict[tuple, pvread.TextObs]] = None,
+                 discovered: Optional[Dict[tuple, pvread.HeadObs]] = None,
+                 candidates: Optional[Tuple[str, ...]] = None, stats: Optional[dict] = None,
+                 error: Optional[str] = None) -> None:
+        # (A plain class: a mutable dataclass would import dataclasses,
+        # ~10 ms of a one-shot check's start-up.)
+        self.heads = {} if heads is None else heads
+        self.texts = {} if texts is None else texts
+        self.text_failures = {} if text_failures is None else text_failures
+        # Heads of devices only discovery read (Plan.discover): kept out of
+        # the cached VGs' views.
+        self.discovered = {} if discovered is None else discovered
+        self.candidates = candidates   # paths the candidate scan looked at, if it ran
+        self.stats = stats             # set when the worker finished its plan
+        self.error = error             # the worker itself failed
+        self.pid = pid
 
     @property
     def complete(self) -> bool:
@@ -69,17 +76,18 @@ def child_main(plan: diskscan.Plan, fd: int) -> None:
     # calls emit.flush) and at the end, not one write per observation: the
     # parent keeps everything known before any read that may hang, and
     # wakes once per batch instead of once per device.
-    pending: List[bytes] = []
+    # One frame per flush, a list of (kind, observation): one pickle of a
+    # batch costs far less than one per observation, here and in the parent.
+    pending: List[tuple] = []
 
     def flush() -> None:
         if pending:
-            data = b"".join(pending)
+            data = pickle.dumps(pending, protocol=pickle.HIGHEST_PROTOCOL)
             pending.clear()
-            _write_all(fd, data)
+            _write_all(fd, _FRAME.pack(len(data)) + data)
 
     def emit(kind, obj):
-        data = pickle.dumps((kind, obj), protocol=pickle.HIGHEST_PROTOCOL)
-        pending.append(_FRAME.pack(len(data)) + data)
+        pending.append((kind, obj))
         if kind in ("done", "error"):
             flush()
     emit.flush = flush      # type: ignore[attr-defined]
@@ -131,14 +139,14 @@ def collect(fd: int, deadline: float, out: Outcome) -> Outcome:
                 return out
             if len(buf) < _FRAME.size + size:
                 break
-            kind, obj = pickle.loads(bytes(buf[_FRAME.size:_FRAME.size + size]))
+            batch = pickle.loads(bytes(buf[_FRAME.size:_FRAME.size + size]))
             del buf[:_FRAME.size + size]
-            _apply(out, kind, obj)
+            for kind, obj in batch:
+                _apply(out, kind, obj)
     return out
 
 
-@dataclass
-class Running:
+class Running(NamedTuple):
     """A started worker: read its frames from `fd`."""
     pid: int
     fd: int
@@ -276,6 +284,18 @@ def exited(running: Running) -> bool:
     except ChildProcessError:
         return True
     return done == running.pid
+
+
+def abandon(running: Running) -> None:
+    """Lets a started worker go without hearing it out (its plan was not
+    the one needed): with our end of its pipe closed it fails at its next
+    write and exits."""
+    retire(running)
+    if running.proc is not None and running.proc.stdout is not None:
+        if running.pool is None:
+            running.proc.stdout.close()
+    else:
+        os.close(running.fd)
 
 
 def retire(running: Running) -> None:

@@ -12,9 +12,8 @@ LVM ignores every other line; vgdrift does too, with a warning.
 import os
 import re
 import stat
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 # LVM reads lines with fgets into a PATH_MAX buffer: a longer line would be
 # split into pieces LVM reads as separate lines.  No real file has one.
@@ -29,8 +28,7 @@ class DevicesFileError(Exception):
     """The devices file cannot be read: names the file (and line) and why."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     line: int
     idtype: str
     idname: str
@@ -39,13 +37,18 @@ class Entry:
     part: int = 0
 
 
-@dataclass(frozen=True)
-class DevicesFile:
+class _DevicesFileFields(NamedTuple):
     path: str
     exists: bool
     entries: Tuple[Entry, ...] = ()
     header: Tuple[Tuple[str, str], ...] = ()   # (key, value) in file order
     warnings: Tuple[str, ...] = ()
+
+
+class DevicesFile(_DevicesFileFields):
+    """A subclass of the NamedTuple only for the instance __dict__ that
+    cached_property needs (a NamedTuple has none): the pvid index is built
+    once per file; `_replace` makes a new instance, with no stale index."""
 
     @property
     def version(self) -> str:
@@ -156,8 +159,7 @@ def read(path: str) -> DevicesFile:
     return parse(data, path)
 
 
-@dataclass(frozen=True)
-class Stale:
+class Stale(NamedTuple):
     pv: str               # the PV uuid as given
     entry: Entry
     device: str           # where vgdrift found the PV

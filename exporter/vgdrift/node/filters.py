@@ -23,8 +23,7 @@ LVM's combined expression, is reported instead of guessed at.
 import os
 import re
 import stat
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 GLOBAL_FILTER = "devices/global_filter"
 FILTER = "devices/filter"
@@ -201,8 +200,7 @@ def frame(name: str) -> bytes:
 
 # ------------------------------------------------------------ patterns
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(NamedTuple):
     text: str                  # the entry as written, e.g. "r|^/dev/sdb$|"
     accept: bool
     regex: "re.Pattern[bytes]"
@@ -211,8 +209,7 @@ class Pattern:
         return self.regex.search(frame(name)) is not None
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(NamedTuple):
     """A compiled filter list; `problem` says why LVM would not use it as
     written (then every verdict of it is unknown)."""
     key: str
@@ -256,8 +253,7 @@ def compile_filter(key: str, entries: Sequence[object]) -> Filter:
 
 # ------------------------------------------------------------ verdicts
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """Whether this node's LVM filters let a device through.
     accepted None: unknown (see warning)."""
     device: str

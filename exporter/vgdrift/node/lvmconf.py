@@ -18,8 +18,7 @@ Not read: profiles, --config, and the lvm_<tag>.conf files of host tags
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .. import textmeta
 from ..textmeta import TextError
@@ -95,8 +94,7 @@ def _stat_key(st: os.stat_result) -> tuple:
 
 # ------------------------------------------------------------ the values
 
-@dataclass(frozen=True)
-class NodeLVM:
+class NodeLVM(NamedTuple):
     """The configuration keys that matter, with where each came from.
     Lists are tuples of the raw values (a filter entry that is not a string
     is LVM's error to report, see filters.py).  An unset filter is LVM's

@@ -15,8 +15,7 @@ LVM 2.03.16 lib/commands/toolcontext.c, _init_system_id).
 """
 
 import os
-from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 NAME_LEN = 128
 _ALNUM = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -40,8 +39,7 @@ def normalise(raw) -> str:
     return out
 
 
-@dataclass(frozen=True)
-class LocalSystemID:
+class LocalSystemID(NamedTuple):
     source: str                 # system_id_source as configured
     value: Optional[str]        # the ID; "" none; None unknown
     warnings: Tuple[str, ...] = ()

@@ -8,7 +8,7 @@ scrape never touches a disk.
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 from .. import model
@@ -64,12 +64,12 @@ def keep_unknown(previous: Optional[model.CheckResult], result: model.CheckResul
         if error is None:
             continue
         present.add(vg.name)
-        kept.append(replace(vg, state=model.UNKNOWN, disk=None, pvs=(), changes=(),
-                            actions=unknown_actions(vg.cache.path), reason=error.reason,
-                            duration_seconds=0.0))
+        kept.append(vg._replace(state=model.UNKNOWN, disk=None, pvs=(), changes=(),
+                                actions=unknown_actions(vg.cache.path), reason=error.reason,
+                                duration_seconds=0.0))
     if not kept:
         return result
-    return replace(result, vgs=tuple(result.vgs) + tuple(kept), unknown=True)
+    return result._replace(vgs=tuple(result.vgs) + tuple(kept), unknown=True)
 
 
 class ScanStats:

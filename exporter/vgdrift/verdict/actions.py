@@ -27,8 +27,7 @@ model.VGState)."""
 
 import os
 import shlex
-from dataclasses import dataclass
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 from .. import model as m
 from ..model import FOUND
@@ -61,8 +60,7 @@ def saved_path(cache_path: str, vg: VGMeta) -> str:
     return os.path.join(saved_dir(cache_path), f"{vg.name.replace('/', '_')}_{vg.id}_seqno{vg.seqno}")
 
 
-@dataclass(frozen=True)
-class Ctx:
+class Ctx(NamedTuple):
     state: str
     cache: VGMeta
     cache_path: str

@@ -16,8 +16,7 @@ Anything that cannot be decided goes to `unknown`, never to a verdict.
 """
 
 import shlex
-from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .. import model as m
 from ..model import BlockReason, Owner
@@ -39,8 +38,7 @@ ADDDEV = "lvm lvmdevices --adddev"
 BLOCK_REASONS = tuple(r.value for r in BlockReason)
 
 
-@dataclass(frozen=True)
-class Blocker:
+class Blocker(NamedTuple):
     reason: BlockReason
     pv: Optional[str]            # PV uuid (dashed), None for VG-wide reasons
     device: Optional[str]        # where vgdrift found the PV
@@ -52,15 +50,13 @@ class Blocker:
         return m.Blocker(str(self.reason), self.pv, self.device, self.message)
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(NamedTuple):
     """A warning about readiness, with the command that fixes it."""
     message: str
     action: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class Readiness:
+class Readiness(NamedTuple):
     blockers: Tuple[Blocker, ...]
     owner: Owner
     autoactivation: Optional[bool]
@@ -249,8 +245,7 @@ def evaluate(conf: NodeLVM, vg: VGMeta, local: LocalSystemID,
     return Readiness(tuple(blockers), own, auto, tuple(warnings), tuple(unknown))
 
 
-@dataclass(frozen=True)
-class NodeContext:
+class NodeContext(NamedTuple):
     """What this node's LVM configuration says, read once per check by
     scan.py (node/ modules do the reading): the input of evaluate() for
     every VG of the check."""

@@ -3,8 +3,7 @@ this node (the device chosen among duplicates, its committed copy, or why
 it could not be seen).  Between reading and comparing; no device I/O (sysfs
 only, through locate.Siblings)."""
 
-from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .. import model as m
 from ..disk import locate, worker
@@ -13,8 +12,7 @@ from ..model import FOUND
 from ..textmeta import VGMeta
 
 
-@dataclass(frozen=True)
-class PVView:
+class PVView(NamedTuple):
     """Everything the disks told about one PV uuid on this node."""
     uuid: str
     status: str = m.PV_MISSING           # found, missing, unreadable, corrupt
@@ -59,10 +57,13 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
             order = locate.preferred([h.path for h in labelled], hint)
             chosen = next(h for h in labelled if h.path == order[0])
             # Other loops over the same file take an index of every loop on
-            # the host: built only when this PV uuid was seen twice, or the
-            # candidate devices were read (a hint missed, or --devices); a
-            # PV found once at its hint costs sysfs reads of its own device.
-            sibs = siblings.of(chosen.path, loops=len(labelled) > 1 or out.candidates is not None)
+            # the host: built only when this PV uuid was seen twice.  Seen
+            # once, no other path needs telling apart: either the candidates
+            # were not read (the hint was right), or they all were (a hint
+            # missed, or --devices), and a sibling among them would have
+            # shown the same label.  A PV found once costs sysfs reads of
+            # its own device only.
+            sibs = siblings.of(chosen.path, loops=len(labelled) > 1)
             dups, divergent = [], []
             for path in order[1:]:
                 # Paths that sysfs proves to be the same disk hold the same
@@ -73,11 +74,11 @@ def build_views(out: worker.Outcome, hints: Dict[str, Optional[str]],
                 if how is None:
                     dups.append(path)
                 else:
-                    divergent.append(replace(_found_view(uuid, head, (), out), differs=how))
+                    divergent.append(_found_view(uuid, head, (), out)._replace(differs=how))
             for sib in sibs:
                 if sib not in dups and sib != chosen.path and (allowed is None or sib in allowed):
                     dups.append(sib)
-            views[uuid] = replace(_found_view(uuid, chosen, tuple(dups), out), divergent=tuple(divergent))
+            views[uuid] = _found_view(uuid, chosen, tuple(dups), out)._replace(divergent=tuple(divergent))
             continue
         if heads:   # only labels that failed their checksum claim this uuid
             h = heads[0]
@@ -150,11 +151,11 @@ def _found_view(uuid: str, head: HeadObs, dups: Tuple[str, ...], out: worker.Out
     if text is not None and text.vg is not None:
         if failed is not None:
             # Another PV holds the same committed copy intact: this one's is torn.
-            return PVView(**{**view.__dict__, "copy": text.vg, "copy_error": failed.error})
-        return PVView(**{**view.__dict__, "copy": text.vg})
+            return view._replace(copy=text.vg, copy_error=failed.error)
+        return view._replace(copy=text.vg)
     if text is not None and text.reason in _READ_FAILED:
         return PVView(uuid, m.PV_UNREADABLE, head.path, dups, error=text.error, reason=text.reason)
     if text is not None:
-        return PVView(**{**view.__dict__, "copy_error": text.error})
+        return view._replace(copy_error=text.error)
     return PVView(uuid, m.PV_UNREADABLE, head.path, dups,
                   error=f"{head.path}: metadata text not read in time", reason=m.REASON_TIMEOUT)

@@ -98,6 +98,26 @@ def test_check_does_not_import_prometheus():
     assert r.stdout.strip().splitlines()[-1] == "False"
 
 
+# What a one-shot check must not import (issue 13: start-up is most of its
+# time): the exporter's library, dataclasses (it imports inspect), shutil
+# (bz2, lzma), concurrent.futures.
+HEAVY = ("prometheus_client", "dataclasses", "inspect", "shutil", "concurrent.futures")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_check_that_reads_disks_stays_free_of_heavy_imports(fmt, tmp_path):
+    import gzip
+    with gzip.open(os.path.join(FIXTURES, "simple", "pv0.img.gz")) as f:
+        (tmp_path / "pv0.img").write_bytes(f.read())
+    code = ("import sys, io; from vgdrift.cli import main; sys.stdout = io.StringIO(); "
+            f"rc = main(['check', '--format', {fmt!r}, '--cache-dir', {os.path.join(FIXTURES, 'simple', 'cache_a')!r}, "
+            f"'--devices', {str(tmp_path / '*.img')!r}]); sys.stdout = sys.__stdout__; "
+            f"print(rc, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=EXPORTER), timeout=60)
+    assert r.stdout.strip().splitlines()[-1] == "0 []", (r.stdout, r.stderr)
+
+
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 

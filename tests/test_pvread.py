@@ -146,3 +146,47 @@ def test_long_lived_worker_parses_a_text_once_and_still_reads_it(tmp_path, monke
     pvread.new_scan()       # not seen for a whole scan: forgotten
     pvread.read_text(head, lambda dev: None, 0.0)
     assert len(calls) == 2
+
+
+class _Count:
+    def __init__(self):
+        self.reads = self.bytes_read = 0
+
+    def __call__(self, dev):
+        self.reads += dev.reads
+        self.bytes_read += dev.bytes_read
+
+
+def test_label_sweep_reads_4k_once_and_agrees_with_read_head(tmp_path):
+    """read_label_area (candidate sweeps): a device without a label costs
+    one 4 KiB read and is no PV; a PV's label comes out as read_head's,
+    from the same single read, and its header (when wanted) with one more."""
+    blank = tmp_path / "blank.img"
+    blank.write_bytes(b"\0" * (1 << 20))
+    count = _Count()
+    obs = pvread.read_label_area(str(blank), (1, 1), frozenset(), count, 0.0)
+    assert obs.reason == pvread.NOT_PV and obs.label is None and (count.reads, count.bytes_read) == (1, 4096)
+
+    pv = unpack("simple", tmp_path)
+    count = _Count()
+    swept = pvread.read_label_area(str(pv), (1, 2), frozenset(), count, 0.0)
+    plain = pvread.read_head(str(pv), (1, 2), pvread.LABEL_READ, frozenset(), _Count(), 0.0)
+    assert swept.label is not None and swept.label == plain.label and swept.mda is None
+    assert swept._replace(elapsed=0.0) == plain._replace(elapsed=0.0) and count.reads == 1
+    count = _Count()
+    wanted = pvread.read_label_area(str(pv), (1, 2), None, count, 0.0)
+    assert wanted.mda is not None and wanted.reason is None and count.reads == 2
+
+
+def test_label_sweep_of_odd_devices_says_what_read_head_says(tmp_path):
+    """Short, missing and unreadable devices: the sweep falls back to
+    read_head, which names the device and the reason."""
+    short = tmp_path / "short.img"
+    short.write_bytes(b"LABELONE")
+    assert pvread.read_label_area(str(short), (1, 3), frozenset(), _Count(), 0.0).reason == pvread.NOT_PV
+    gone = pvread.read_label_area(str(tmp_path / "gone.img"), (1, 4), frozenset(), _Count(), 0.0)
+    assert gone.reason == "io_error" and "gone.img" in gone.error
+    d = tmp_path / "dir.img"
+    d.mkdir()
+    odd = pvread.read_label_area(str(d), (1, 5), frozenset(), _Count(), 0.0)
+    assert odd.reason is not None and odd.label is None

@@ -11,6 +11,7 @@ as they exist, so the parent keeps them even if it gives up on us.
 import _thread
 import os
 import time
+from functools import partial
 from queue import SimpleQueue
 from threading import Event, Lock
 from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Set, Tuple
@@ -27,6 +28,7 @@ from .pvread import (
     internal_error,
     new_scan,
     read_head,
+    read_label_area,
     read_text,
     retrying,
 )
@@ -273,9 +275,13 @@ class DiskScan:
 
     def read_heads(self, targets: Sequence[HeadTarget]) -> None:
         """targets: (path, ident, bytes to read, PV uuids whose header to read)."""
-        for obs in self._batch([
-                (ident, path, lambda p=path, i=ident, n=n, w=w: read_head(p, i, n, w, self.count, self.t0))
-                for path, ident, n, w in targets]):
+        jobs: List[Tuple[tuple, str, Callable[[], HeadObs]]] = []
+        for path, ident, n, w in targets:
+            if n == LABEL_READ:     # a sweep of candidates: most are no PV
+                jobs.append((ident, path, partial(read_label_area, path, ident, w, self.count, self.t0)))
+            else:
+                jobs.append((ident, path, partial(read_head, path, ident, n, w, self.count, self.t0)))
+        for obs in self._batch(jobs):
             self._head(obs)
 
     def read_texts(self) -> None:

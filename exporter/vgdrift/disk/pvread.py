@@ -9,7 +9,7 @@ from typing import Callable, Dict, FrozenSet, NamedTuple, Optional, Tuple, Type,
 from ..model import REASON_CORRUPT, REASON_INTERNAL
 from ..textmeta import TextError, VGMeta, parse_vg
 from . import ondisk
-from .diskio import Device, DeviceError
+from .diskio import Device, DeviceError, Peeked, peek
 
 T = TypeVar("T")
 
@@ -86,34 +86,47 @@ def internal_error(path: str, exc: BaseException) -> str:
 
 
 def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str]],
-              counter: Callable[[Device], None], t0: float) -> HeadObs:
+              counter: Callable[[Device], None], t0: float, start: Optional[bytes] = None) -> HeadObs:
     """Label plus the first usable metadata-area header of one device.
     `want`: read the header only for these PV uuids (None: always).
+    `start`: the device's first bytes, already read (read_label_area).
     Never raises: an unexpected error is this device's observation (reason
     internal), so that the other devices' reads go on."""
     obs = HeadObs(path, ident)
     try:
-        return _read_head(obs, length, want, counter, t0)
+        return _read_head(obs, length, want, counter, t0, start)
     except Exception as e:
         return obs._replace(error=internal_error(path, e), reason=REASON_INTERNAL,
                        elapsed=time.monotonic() - t0)
 
 
+def read_label_area(path: str, ident: tuple, want: Optional[FrozenSet[str]],
+                    counter: Callable[[Device], None], t0: float) -> HeadObs:
+    """read_head(path, ident, LABEL_READ, want, ...) for a sweep of many
+    candidate devices, most of them no PV: one 4 KiB read and a look for
+    LABELONE, with no parse, exception or message for a device without one
+    (nothing outside the worker sees those).  A device with a label goes on
+    to read_head with the bytes read; one that could not be read this way
+    is read again by read_head, which knows the fallbacks and the errors."""
+    try:
+        buf, got = peek(path)
+    except OSError:
+        return read_head(path, ident, LABEL_READ, want, counter, t0)
+    counter(Peeked(got))    # type: ignore[arg-type]   # counted like a Device
+    if got >= ondisk.LABEL_AREA and buf.find(ondisk.LABEL_ID, 0, ondisk.LABEL_AREA) < 0:
+        return HeadObs(path, ident, reason=NOT_PV)
+    return read_head(path, ident, LABEL_READ, want, counter, t0, buf[:min(got, LABEL_READ)])
+
+
 def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
-               counter: Callable[[Device], None], t0: float) -> HeadObs:
+               counter: Callable[[Device], None], t0: float, start: Optional[bytes]) -> HeadObs:
     path = obs.path
     try:
         dev = Device(path)
     except DeviceError as e:
         return obs._replace(error=str(e), reason=e.reason, elapsed=time.monotonic() - t0)
     try:
-        first = [dev.read(0, length)]
-        if len(first[0]) >= ondisk.LABEL_AREA and ondisk.LABEL_ID not in first[0][:ondisk.LABEL_AREA]:
-            # Most candidate devices are not PVs: said without a parse, an
-            # exception or a message (a discovery sweep reads a thousand of
-            # them, and nothing outside the worker sees a device without a
-            # label).
-            return obs._replace(reason=NOT_PV)
+        first = [start if start is not None else dev.read(0, length)]
 
         def label_once():
             buf = first.pop() if first else dev.read(0, length)

@@ -88,3 +88,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if LAB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(params=["start_tls", "asyncio_tls"])
+def tls_path(request, monkeypatch):
+    """Runs a TLS test through both ways the server does TLS: start_tls after
+    the accept, and asyncio's TLS from the accept on (Python 3.9's only
+    working way, serve/server.py).  On 3.9 both runs take the second."""
+    from vgdrift.serve import server
+    if request.param == "asyncio_tls":
+        monkeypatch.setattr(server.ExporterServer, "ASYNCIO_TLS", True)
+
+        async def no_start_tls(self, ctx):
+            raise AssertionError("start_tls used although ASYNCIO_TLS is set")
+        monkeypatch.setattr(server.Connection, "_handshake", no_start_tls)
+    return request.param

@@ -112,7 +112,7 @@ def test_a_check_that_reads_disks_stays_free_of_heavy_imports(fmt, tmp_path):
     code = ("import sys, io; from vgdrift.cli import main; sys.stdout = io.StringIO(); "
             f"rc = main(['check', '--format', {fmt!r}, '--cache-dir', {os.path.join(FIXTURES, 'simple', 'cache_a')!r}, "
             f"'--devices', {str(tmp_path / '*.img')!r}]); sys.stdout = sys.__stdout__; "
-            f"print(rc, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+            f"print(int(rc), sorted(m for m in {HEAVY!r} if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=EXPORTER), timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "0 []", (r.stdout, r.stderr)

@@ -216,7 +216,7 @@ def auth(user, password):
     return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()}
 
 
-def test_tls_basic_auth_on_every_path(start, pki, tmp_path):
+def test_tls_basic_auth_on_every_path(start, pki, tmp_path, tls_path):
     server, stats = start(web=web_config(tmp_path, pki))
     stats.record(all_states_result())
     ctx = client_context(pki)
@@ -235,14 +235,14 @@ def test_tls_basic_auth_on_every_path(start, pki, tmp_path):
         request(server, "/metrics")                        # plain HTTP on the TLS port
 
 
-def test_client_certificate_required(start, pki, tmp_path):
+def test_client_certificate_required(start, pki, tmp_path, tls_path):
     server, _ = start(web=web_config(tmp_path, pki, "RequireAndVerifyClientCert", users=False))
     with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException, OSError)):
         request(server, "/-/healthy", context=client_context(pki))
     assert request(server, "/-/healthy", context=client_context(pki, cert=True))[0] == 200
 
 
-def test_a_stalled_handshake_does_not_block_others(start, pki, tmp_path):
+def test_a_stalled_handshake_does_not_block_others(start, pki, tmp_path, tls_path):
     server, _ = start(web=web_config(tmp_path, pki, users=False))
     with socket.create_connection(server.server_address[:2], timeout=10):
         # Connected but silent: its handshake waits in its own thread.

@@ -298,7 +298,7 @@ def test_oversize_heads_in_one_piece_or_trickled(start):
 
 # --- TLS --------------------------------------------------------------------------
 
-def test_certificate_files_are_reread_when_they_change(tmp_path, start, monkeypatch):
+def test_certificate_files_are_reread_when_they_change(tmp_path, start, monkeypatch, tls_path):
     monkeypatch.setattr(webconfig.TLSFiles, "CHECK_EVERY", 0.0)
     first = make_pki(tmp_path / "a" if (tmp_path / "a").mkdir() is None else None)
     second = make_pki(tmp_path / "b" if (tmp_path / "b").mkdir() is None else None)
@@ -326,7 +326,7 @@ def test_certificate_files_are_reread_when_they_change(tmp_path, start, monkeypa
     assert request(server, "/-/healthy", context=ca(second))[0] == 200
 
 
-def test_a_silent_tls_client_holds_no_thread_and_is_cut_off(start, tmp_path):
+def test_a_silent_tls_client_holds_no_thread_and_is_cut_off(start, tmp_path, tls_path):
     pki = make_pki(tmp_path)
     web = tmp_path / "web.yml"
     web.write_text("tls_server_config: {cert_file: %s, key_file: %s}\n" % (pki["server.crt"], pki["server.key"]))

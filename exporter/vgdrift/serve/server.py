@@ -36,6 +36,7 @@ import re
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -262,6 +263,9 @@ class Connection(asyncio.Protocol):
         if not self.server.admit(self):
             return
         self.set_deadline(self.limits.first_byte)
+        if self.server.tls_by_asyncio:
+            self.tls = True                 # the handshake is done (ExporterServer._main)
+            return
         ctx = self.server.settings.web.current_ssl_context()
         if ctx is not None:
             # No byte may reach this protocol before start_tls takes the
@@ -547,6 +551,11 @@ class ExporterServer:
     serve_forever() runs the event loop in the calling thread until
     shutdown() is called from another one."""
 
+    # TLS by asyncio from the accept on, instead of start_tls after it: the
+    # one way that works on Python 3.9 (_main says why); tests set it on
+    # newer Pythons too, so that CI runs this path.
+    ASYNCIO_TLS = sys.version_info < (3, 10)
+
     def __init__(self, address: Tuple[Any, ...], family: int, exposition: Any, ready: Ready,
                  settings: Settings, limits: Optional[Limits] = None,
                  refusals: Optional[Refusals] = None) -> None:
@@ -563,6 +572,7 @@ class ExporterServer:
         self._stopping = threading.Event()
         self._done = threading.Event()
         self._running = False
+        self.tls_by_asyncio = False     # set by _main where ASYNCIO_TLS
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -669,7 +679,29 @@ class ExporterServer:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        server = await self.loop.create_server(lambda: Connection(self), sock=self.socket)
+        ctx = self.settings.web.current_ssl_context()
+        if ctx is not None and self.ASYNCIO_TLS:
+            # Python 3.9's transport starts reading only after
+            # connection_made, so pausing it there does not stop the client's
+            # first TLS bytes, and start_tls drops what arrives before it
+            # has taken over: handshakes stall.  There, asyncio does the TLS
+            # from the accept on, bounded by the first-byte deadline; a
+            # connection is admitted (and counted) once its handshake is
+            # done, and each handshake picks up a rotated certificate and
+            # key through the SNI callback (called with or without SNI; the
+            # client CA and verify mode stay those the server started with).
+            self.tls_by_asyncio = True
+            web = self.settings.web
+
+            def rotated(ssl_object: Any, server_name: Optional[str], base: ssl.SSLContext) -> None:
+                current = web.current_ssl_context()
+                if current is not None and current is not base:
+                    ssl_object.context = current
+            ctx.sni_callback = rotated
+            server = await self.loop.create_server(lambda: Connection(self), sock=self.socket, ssl=ctx,
+                                                   ssl_handshake_timeout=self.limits.first_byte)
+        else:
+            server = await self.loop.create_server(lambda: Connection(self), sock=self.socket)
         flusher = self.loop.create_task(self._flush_refusals())
         if self._stopping.is_set():
             self._stop.set()

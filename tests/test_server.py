@@ -235,6 +235,26 @@ def test_tls_basic_auth_on_every_path(start, pki, tmp_path, tls_path):
         request(server, "/metrics")                        # plain HTTP on the TLS port
 
 
+def test_a_tls_answer_once_out_leaves_no_connection_busy(start, pki, tmp_path, tls_path):
+    """Each scrape on a new TLS connection, answered and closed by the
+    client: none may stay "busy" on the server.  A transport that did not say
+    resume_writing used to keep one waiting, its client's close unread,
+    until the write deadline (10 s), and 17 of them made the next scrape a
+    503 (too many requests from this client)."""
+    server, stats = start(web=web_config(tmp_path, pki, users=False))
+    stats.record(all_states_result())
+    ctx = client_context(pki)
+    statuses = [request(server, "/metrics", context=ctx)[0] for _ in range(120)]
+    assert statuses == [200] * 120
+
+    def busy():
+        try:
+            return server.busy_from("127.0.0.1")
+        except RuntimeError:            # the loop's thread changed the table meanwhile
+            return -1
+    wait_until(lambda: busy() == 0, timeout=5)
+
+
 def test_client_certificate_required(start, pki, tmp_path, tls_path):
     server, _ = start(web=web_config(tmp_path, pki, "RequireAndVerifyClientCert", users=False))
     with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException, OSError)):

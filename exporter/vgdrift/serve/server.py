@@ -321,6 +321,22 @@ class Connection(asyncio.Protocol):
             self.draining.set_result(None)
         self.draining = None
 
+    async def _drained(self) -> None:
+        """Until the transport has taken all we wrote.  resume_writing says
+        so; a TLS transport, paused at every byte, now and then does not
+        (the client had the whole answer, and the connection stayed busy,
+        its close unread, until the write deadline), so the buffer is
+        looked at too."""
+        while self.draining is not None and not self.draining.done():
+            try:
+                empty = self.transport.get_write_buffer_size() == 0
+            except (AttributeError, RuntimeError):
+                empty = False
+            if empty:
+                self.resume_writing()
+                return
+            await asyncio.wait({self.draining}, timeout=0.05)
+
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.closed = True
         if self.timer is not None:
@@ -472,7 +488,7 @@ class Connection(asyncio.Protocol):
         payload = self.response(status, body, ctype, extra, close, head_only=request.method == "HEAD")
         self.transport.write(payload)
         if self.draining is not None:
-            await self.draining             # into the kernel, within the write deadline
+            await self._drained()           # into the kernel, within the write deadline
         if self.closed:
             return
         if close and request.body_length > 0:

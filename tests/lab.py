@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import struct
 import subprocess
 import time
@@ -659,6 +660,31 @@ def allow_autoactivation(node: Node) -> None:
     nodes, like HA nodes, do not (lvmlocal.conf cannot unset a key)."""
     node.autoactivation = True
     node.write_conf()
+
+
+# The tools the printed actions call; the lab has no device-mapper, so each
+# is wrapped to add --driverloaded n (`lvm SUBCOMMAND ...` too).
+ACTION_TOOLS = ("vgcfgbackup", "vgcfgrestore", "vgchange", "lvmdevices", "vgck")
+
+
+def action_env(node: Node, bin_dir: Path) -> Dict[str, str]:
+    """``node``'s environment for `sh -c` running printed actions, with the
+    wrappers in ``bin_dir`` (made on first use) first on PATH."""
+    lvm = shutil.which("lvm") or "lvm"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        for tool in ACTION_TOOLS:
+            (bin_dir / tool).write_text(f'#!/bin/sh\nexec {lvm} {tool} --driverloaded n "$@"\n')
+        (bin_dir / "lvm").write_text(f'#!/bin/sh\nsub="$1"; shift\nexec {lvm} "$sub" --driverloaded n "$@"\n')
+        for f in bin_dir.iterdir():
+            f.chmod(0o755)
+    return dict(node.env, PATH=f"{bin_dir}:{node.env['PATH']}")
+
+
+def run_actions_as_b(lab: Lab, tmp_path: Path, vg: Dict) -> List[str]:
+    """Runs one VG's printed actions in order as node B (action_env, the
+    wrappers in tmp_path/bin)."""
+    return run_actions(vg, action_env(lab.b, tmp_path / "bin"))
 
 
 def run_actions(vg: Dict, env: Dict[str, str]) -> List[str]:

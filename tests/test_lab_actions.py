@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab import MIB, make_vg
-from lab import run_actions as lab_run_actions
+from lab import MIB, action_env, make_vg
+from lab import run_actions_as_b as run_actions
 from test_lab_check import EXPORTER, change_types, read_image, run_check, states, vg_of, write_image
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -29,27 +29,9 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 # vgchange --systemid needs a local system ID: node A claims "hosta" for
 # the command only; node B gets "hostb" in its lvm.conf (give_system_id).
 AS_HOSTA = ("--config", 'global/system_id_source="lvmlocal" local/system_id="hosta"')
-LVM_TOOLS = ("vgcfgbackup", "vgcfgrestore", "vgchange", "lvmdevices", "vgck")
 
 
 # ------------------------------------------------------------------ helpers
-
-def shell_env(lab, tmp_path, **extra):
-    """Node B's environment for `sh -c`, with the LVM tools wrapped."""
-    bin_dir = tmp_path / "bin"
-    if not bin_dir.exists():
-        bin_dir.mkdir()
-        for tool in LVM_TOOLS:
-            (bin_dir / tool).write_text(f'#!/bin/sh\nexec lvm {tool} --driverloaded n "$@"\n')
-            (bin_dir / tool).chmod(0o755)
-    env = dict(lab.b.env, PATH=f"{bin_dir}:{lab.b.env['PATH']}")
-    env.update(extra)
-    return env
-
-
-def run_actions(lab, tmp_path, vg):
-    """Runs the non-null commands of one VG's actions, in order, as node B."""
-    return lab_run_actions(vg, shell_env(lab, tmp_path))
 
 
 def give_system_id(lab, node, system_id):
@@ -132,8 +114,8 @@ def run_failover_script(lab, tmp_path, vg_name):
     out, log = tmp_path / "vgdrift.json", tmp_path / "failover.log"
     script = _readme_failover_script().replace("/run/vgdrift.json", str(out))
     script = re.sub(r"^VG=.*$", f"VG={shlex.quote(vg_name)}", script, count=1, flags=re.M)
-    env = shell_env(lab, tmp_path)
     bin_dir = tmp_path / "bin"
+    env = action_env(lab.b, bin_dir)
     devices = " ".join(f"--devices {shlex.quote(d)}" for d in lab.b.devices)
     (bin_dir / "vgdrift").write_text(
         f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(EXPORTER))} exec {shlex.quote(sys.executable)} -m vgdrift "

@@ -14,8 +14,6 @@ The lab has no device-mapper: the LVM commands the actions name run
 through wrappers that add `--driverloaded n`, as tests/lab.py does.
 """
 
-import shutil
-
 from helpers import free_port
 from lab import (
     allow_autoactivation,
@@ -28,35 +26,16 @@ from lab import (
     set_lvmlocal,
     would_autoactivate,
 )
-from lab import run_actions as lab_run_actions
+from lab import run_actions_as_b as run_actions
 from test_lab_check import run_check, states, vg_of
 from test_lab_serve import serve  # noqa: F401  (the fixture)
 
-LVM = shutil.which("lvm") or "lvm"
 AS_A = ("--config", 'global/system_id_source="lvmlocal" local/system_id="node_a"')
 
 
 def uuid_of(disk):
     return pv_layout(disk.image)["pv_uuid"]
 
-
-def shell_env(lab, tmp_path):
-    """Node B's environment for `sh -c`, LVM's tools wrapped to add
-    --driverloaded n (`lvm SUBCOMMAND ...` too)."""
-    bin_dir = tmp_path / "bin"
-    if not bin_dir.exists():
-        bin_dir.mkdir()
-        for tool in ("vgcfgbackup", "vgchange", "lvmdevices"):
-            (bin_dir / tool).write_text(f'#!/bin/sh\nexec {LVM} {tool} --driverloaded n "$@"\n')
-        (bin_dir / "lvm").write_text(f'#!/bin/sh\nsub="$1"; shift\nexec {LVM} "$sub" --driverloaded n "$@"\n')
-        for f in bin_dir.iterdir():
-            f.chmod(0o755)
-    return dict(lab.b.env, PATH=f"{bin_dir}:{lab.b.env['PATH']}")
-
-
-def run_actions(lab, tmp_path, vg):
-    """Every non-null command of one VG's actions, in order, as node B."""
-    return lab_run_actions(vg, shell_env(lab, tmp_path))
 
 
 def b_can_activate(lab, vg):

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from lab import make_vg, pv_layout
+from lab import make_vg, pv_layout, run_actions
 from test_lab_check import EXPORTER, assert_pvs, change_types, commands, run_check, states, uuid_of, vg_of
 
 
@@ -27,15 +27,6 @@ def attach_copy(lab, image, disk):
     """Presents a copy to node B as one more loop (detached in teardown)."""
     return lab._attach(image, disk.sector_size)
 
-
-def run_actions(lab, vg):
-    """Runs the non-null commands of `vg`'s actions in order as node B, as a
-    failover script would (`sh -c`, stopping at the first failure)."""
-    env = dict(lab.b.env)
-    for a in vg["actions"]:
-        if a["command"]:
-            r = subprocess.run(["sh", "-c", a["command"]], env=env, capture_output=True, text=True, timeout=120)
-            assert r.returncode == 0, (a["command"], r.stderr)
 
 
 def check_text(lab, devices):
@@ -162,7 +153,7 @@ def test_outdated_pv_after_vgreduce_removemissing(lab):
     assert u1 in cleanup["reason"]
 
     # The refresh, run as a script would: in sync, the PV still outdated.
-    run_actions(lab, vg)
+    run_actions(vg, lab.b.env)      # as node B, as a failover script would
     r, doc = run_check(lab)
     vg = vg_of(doc, "vg0")
     assert r.returncode == 0 and vg["state"] == "in_sync" and vg["cache"]["seqno"] == 3
@@ -182,7 +173,7 @@ def test_outdated_pv_after_vgreduce_removemissing(lab):
     vg = vg_of(doc, "vg0")
     assert r.returncode == 1 and vg["state"] == "drift" and doc["warnings"] == []
     assert_pvs(vg, [(d0, d0.b, "ok", 4)])
-    run_actions(lab, vg)
+    run_actions(vg, lab.b.env)      # as node B, as a failover script would
     r, doc = run_check(lab)
     vg = vg_of(doc, "vg0")
     assert r.returncode == 0 and states(doc) == {"vg0": "in_sync"} and doc["warnings"] == []

@@ -2,11 +2,13 @@
 helpers live in lab.py).  Import as `from helpers import ...`: conftest.py
 puts tests/ on sys.path."""
 
+import gzip
 import hashlib
 import http.client
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,22 @@ def require_tool(*names, package):
     pytest.fail(f"{names[0]} not found on PATH: install the Debian package "
                 f"{package} (apt-get install {package}); CI installs it",
                 pytrace=False)
+
+
+DRIFT = Path(__file__).resolve().parent / "fixtures" / "drift"
+
+
+def drift_node(dest: Path):
+    """(cache, devs) under dest: the `drift` fixture's vg0 backup (node A's,
+    in sync) and its two PV images unpacked, for an exporter to serve."""
+    cache, devs = dest / "cache", dest / "devs"
+    cache.mkdir()
+    devs.mkdir()
+    shutil.copy(DRIFT / "cache_a" / "vg0", cache / "vg0")
+    for n in (0, 1):
+        with gzip.open(DRIFT / f"pv{n}.img.gz") as f:
+            (devs / f"pv{n}.img").write_bytes(f.read())
+    return cache, devs
 
 
 def free_port():

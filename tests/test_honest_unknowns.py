@@ -9,11 +9,9 @@
 Permission cases run vgdrift as root without the capabilities that bypass
 file permissions (setpriv), on copies of the real LVM2 fixtures."""
 
-import gzip
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, local_get
+from helpers import drift_node, free_port, local_get
 from samples import all_states_result, vg_report
 from test_serve import restore_logging  # noqa: F401  (autouse fixture)
 from vgdrift import cli, model
@@ -47,13 +45,7 @@ def needs_root():
 @pytest.fixture
 def node(tmp_path):
     """A cache dir with the fixture's vg0 backup and a devices dir with its two PVs."""
-    cache, devs = tmp_path / "cache", tmp_path / "devs"
-    cache.mkdir()
-    devs.mkdir()
-    shutil.copy(FIXTURES / "cache_a" / "vg0", cache / "vg0")
-    for n in (0, 1):
-        with gzip.open(FIXTURES / f"pv{n}.img.gz") as f:
-            (devs / f"pv{n}.img").write_bytes(f.read())
+    cache, devs = drift_node(tmp_path)
     for p in [tmp_path, cache, devs] + list(cache.iterdir()) + list(devs.iterdir()):
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
     yield cache, devs

@@ -22,7 +22,6 @@ lines from the HTTP side.
 
 import argparse
 import asyncio
-import gzip
 import http.client
 import os
 import re
@@ -38,14 +37,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "drift"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import drift_node, free_port  # noqa: E402
+
 TARGETS = {"answered": 100.0, "p99_ms": 50.0, "rss_mib": 60.0, "http_log_lines": 20}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values, q):
@@ -56,13 +52,7 @@ def percentile(values, q):
 
 
 def start_exporter(work: Path, port: int, log_path: Path) -> subprocess.Popen:
-    cache, devs = work / "cache", work / "devs"
-    cache.mkdir()
-    devs.mkdir()
-    shutil.copy(FIXTURE / "cache_a" / "vg0", cache / "vg0")
-    for n in (0, 1):
-        with gzip.open(FIXTURE / f"pv{n}.img.gz") as f:
-            (devs / f"pv{n}.img").write_bytes(f.read())
+    cache, devs = drift_node(work)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "exporter"))
     log = open(log_path, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "vgdrift", "serve", "--cache-dir", str(cache),

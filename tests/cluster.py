@@ -569,6 +569,20 @@ def sync_links(linkdir: Path, lab, node) -> None:
             p.symlink_to(dev)
 
 
+def vg_cached_on_b(lab, tmp_path: Path, vg: str):
+    """A VG over two new disks, node B's cache in sync with it, and B's
+    loops as links in tmp_path/dev-b (sync_links).  Returns (links, disks).
+    Made by node A's LVM (tests/lab.py)."""
+    from lab import make_vg
+    require_cluster()
+    disks = (lab.add_disk("d1"), lab.add_disk("d2"))
+    make_vg(lab, vg, list(disks))
+    lab.b.vgcfgbackup(vg)
+    links = tmp_path / "dev-b"
+    sync_links(links, lab, "b")
+    return links, disks
+
+
 def require_cluster() -> None:
     """Fail (skip with VGDRIFT_SKIP_LAB=1), like the lab, where a cluster
     cannot run: on CI it must."""

@@ -15,12 +15,12 @@ from cluster import (
     failures,
     guard_group,
     health_clone,
-    require_cluster,
     resource_state,
     sync_links,
+    vg_cached_on_b,
     wait_for,
 )
-from lab import make_vg, pv_layout
+from lab import pv_layout
 
 VG = "vgha"
 
@@ -29,16 +29,11 @@ VG = "vgha"
 def one_node(lab, tmp_path):
     """A VG over two disks, node B's cache in sync, a one-node cluster on
     node B. Torn down (cluster first, then the lab) even on failure."""
-    require_cluster()
-    d1, d2 = lab.add_disk("d1"), lab.add_disk("d2")
-    make_vg(lab, VG, [d1, d2])
-    lab.b.vgcfgbackup(VG)
-    links = tmp_path / "dev-b"
-    sync_links(links, lab, "b")
+    links, disks = vg_cached_on_b(lab, tmp_path, VG)
     cluster = Cluster(tmp_path / "cluster", [lab.b.system_dir])
     try:
         cluster.start()
-        yield lab, cluster, links, (d1, d2)
+        yield lab, cluster, links, disks
     finally:
         cluster.close()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cluster import AGENTS, agent_params, require_cluster, sync_links
-from lab import make_vg, pv_layout
+from cluster import AGENTS, agent_params, require_cluster, sync_links, vg_cached_on_b
+from lab import pv_layout
 
 DTD = Path("/usr/share/resource-agents/ra-api-1.dtd")
 VG = "vgha"
@@ -42,13 +42,8 @@ def agents():
 @pytest.fixture
 def node_b(lab, tmp_path):
     """A VG over two disks, node B's cache in sync; B's loops as links."""
-    require_cluster()
-    d1, d2 = lab.add_disk("d1"), lab.add_disk("d2")
-    make_vg(lab, VG, [d1, d2])
-    lab.b.vgcfgbackup(VG)
-    links = tmp_path / "dev-b"
-    sync_links(links, lab, "b")
-    return lab, links, (d1, d2)
+    links, disks = vg_cached_on_b(lab, tmp_path, VG)
+    return lab, links, disks
 
 
 def run_agent(agent: Path, action: str, params, rsctmp: Path, instance: str = "t"):

@@ -206,6 +206,43 @@ def test_exposition_cache_follows_scans():
     assert b"vgdrift_scans_total 2.0" in expo.render("", False)[0]
 
 
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text; version=1.0.0"])
+def test_exposition_renders_each_changed_family_again_and_reuses_the_rest(accept):
+    """Family by family, with the unchanged ones' text kept from the last
+    scan: byte for byte what prometheus_client renders of the whole
+    registry, scan after scan, whatever changed."""
+    from prometheus_client.exposition import choose_encoder
+    encoder, ctype = choose_encoder(accept)
+    stats = ScanStats()
+    expo = build_exposition(stats)
+    results = [all_states_result(),
+               all_states_result(),     # only the scan counters change
+               all_states_result(vgs=tuple(vg_report(s, duration=0.5) for s in model.VG_STATES)),
+               all_states_result(vgs=(vg_report(model.DRIFT, name="vg_in_sync"),) +
+                                 tuple(vg_report(s) for s in model.VG_STATES[1:])),
+               all_states_result(vgs=())]
+    before: dict = {}
+    for result in results:
+        stats.record(result)
+        whole = encoder(expo.scan_registry)
+        got = expo.render(accept, False)[0]
+        assert got.startswith(whole[:-len(b"# EOF\n")] if whole.endswith(b"# EOF\n") else whole)
+        now = {name: text for name, (_, text) in expo._families[ctype].items()}
+        for name, text in now.items():
+            if name in before and before[name] == text:
+                assert text is before[name], name         # reused, not rendered again
+        before = now
+    # A scan like the last changes only the scan's own families: the VG ones are reused.
+    stats.record(results[0])
+    expo.render(accept, False)
+    kept = {name: text for name, (_, text) in expo._families[ctype].items()}
+    stats.record(results[0])
+    expo.render(accept, False)
+    again = {name: text for name, (_, text) in expo._families[ctype].items()}
+    assert again["vgdrift_vg_state"] is kept["vgdrift_vg_state"]
+    assert again["vgdrift_scans"] is not kept["vgdrift_scans"]     # a counter family drops _total
+
+
 def test_write_textfile(tmp_path):
     target = tmp_path / "vgdrift.prom"
     target.write_text("old")

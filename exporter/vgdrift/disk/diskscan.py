@@ -14,11 +14,11 @@ import time
 from functools import partial
 from queue import SimpleQueue
 from threading import Event, Lock
-from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from ..model import REASON_INTERNAL
 from . import locate
-from .diskio import Device
+from .diskio import Device, Peeked
 from .pvread import (
     HEAD_READ,
     LABEL_READ,
@@ -209,7 +209,7 @@ class DiskScan:
         self.vg_ids = frozenset(vg.id for vg in plan.vgs)
         self._candidates: Optional[List[Tuple[str, tuple]]] = None
 
-    def count(self, dev: Device) -> None:
+    def count(self, dev: Union[Device, Peeked]) -> None:
         with self.lock:
             self.reads += dev.reads
             self.read_bytes += dev.bytes_read

@@ -12,6 +12,9 @@ from . import ondisk
 from .diskio import Device, DeviceError, Peeked, peek
 
 T = TypeVar("T")
+# Told of every Device (or peek) once its reads are done: the scan's
+# read and byte counters.
+Counter = Callable[[Union[Device, Peeked]], None]
 
 # The label sits in sectors 0-3 and the first metadata area's header at
 # 4096 on every PV made with default alignment, so 8 KiB answers both in
@@ -86,7 +89,7 @@ def internal_error(path: str, exc: BaseException) -> str:
 
 
 def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str]],
-              counter: Callable[[Device], None], t0: float, start: Optional[bytes] = None) -> HeadObs:
+              counter: Counter, t0: float, start: Optional[bytes] = None) -> HeadObs:
     """Label plus the first usable metadata-area header of one device.
     `want`: read the header only for these PV uuids (None: always).
     `start`: the device's first bytes, already read (read_label_area).
@@ -101,7 +104,7 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
 
 
 def read_label_area(path: str, ident: tuple, want: Optional[FrozenSet[str]],
-                    counter: Callable[[Device], None], t0: float) -> HeadObs:
+                    counter: Counter, t0: float) -> HeadObs:
     """read_head(path, ident, LABEL_READ, want, ...) for a sweep of many
     candidate devices, most of them no PV: one 4 KiB read and a look for
     LABELONE, with no parse, exception or message for a device without one
@@ -112,14 +115,14 @@ def read_label_area(path: str, ident: tuple, want: Optional[FrozenSet[str]],
         buf, got = peek(path)
     except OSError:
         return read_head(path, ident, LABEL_READ, want, counter, t0)
-    counter(Peeked(got))    # type: ignore[arg-type]   # counted like a Device
+    counter(Peeked(got))
     if got >= ondisk.LABEL_AREA and buf.find(ondisk.LABEL_ID, 0, ondisk.LABEL_AREA) < 0:
         return HeadObs(path, ident, reason=NOT_PV)
     return read_head(path, ident, LABEL_READ, want, counter, t0, buf[:min(got, LABEL_READ)])
 
 
 def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
-               counter: Callable[[Device], None], t0: float, start: Optional[bytes]) -> HeadObs:
+               counter: Counter, t0: float, start: Optional[bytes]) -> HeadObs:
     path = obs.path
     try:
         dev = Device(path)
@@ -208,7 +211,7 @@ class _AreaEmptied(Exception):
     us look again)."""
 
 
-def read_text(head: HeadObs, counter, t0: float) -> Tuple[HeadObs, TextObs]:
+def read_text(head: HeadObs, counter: Counter, t0: float) -> Tuple[HeadObs, TextObs]:
     """The committed text of a device's metadata area, checksum verified.
     A mismatch can be a writer on another node moving the text under us:
     re-read the header too, then the text it points to.  Never raises: an
@@ -223,7 +226,7 @@ def read_text(head: HeadObs, counter, t0: float) -> Tuple[HeadObs, TextObs]:
                           reason=REASON_INTERNAL, elapsed=time.monotonic() - t0)
 
 
-def _read_text(state: dict, counter, t0: float) -> Tuple[HeadObs, TextObs]:
+def _read_text(state: dict, counter: Counter, t0: float) -> Tuple[HeadObs, TextObs]:
     head = state["head"]
     path = head.path
     try:

@@ -125,6 +125,20 @@ def disk_seqnos(fleet, vg_uuid):
         f'instance_vg_uuid:vgdrift_vg_disk_seqno:join{{job="{JOB}", vg_uuid="{vg_uuid}"}}')}
 
 
+def history(fleet, seconds=60):
+    """What each exporter said over the last minute, per scrape: for a
+    failure message (which node lagged, and whether its scans or its
+    scrapes did)."""
+    lines = []
+    for expr in (f'vgdrift_vg_seqno{{job="{JOB}", vg="{VG}", source="disk"}}',
+                 f'vgdrift_last_scan_timestamp_seconds{{job="{JOB}"}}',
+                 f'scrape_duration_seconds{{job="{JOB}"}}', f'up{{job="{JOB}"}}'):
+        for s in fleet.query(f"{expr}[{seconds}s]"):
+            values = " ".join(f"{float(t):.1f}={float(v):.3f}" for t, v in s["values"])
+            lines.append(f'{s["metric"]["__name__"]} {s["metric"]["instance"]}: {values}')
+    return "\n".join(lines)
+
+
 def test_fleet_disagreement_and_unknown_vgs(fleet):
     fleet, d0, d1, free = fleet
     lab = fleet.lab
@@ -146,7 +160,7 @@ def test_fleet_disagreement_and_unknown_vgs(fleet):
     wait_for("both nodes to read the last commit",
              lambda: disk_seqnos(fleet, uuid) == {a: seqno, b: seqno}, procs=fleet.procs)
     time.sleep(3)      # an alert that fired at the last evaluation reaches the webhook
-    assert fleet.webhook.alerts() == [], fleet.webhook.alerts()
+    assert fleet.webhook.alerts() == [], f"{fleet.webhook.alerts()}\n{history(fleet)}"
     assert fleet.query('ALERTS{alertname="LVMVGNodesDisagree", alertstate="firing"}') == []
     lab.b.vgcfgbackup(VG)
     wait_for("node B in sync again", lambda: states(fleet, uuid)[b] == "in_sync", procs=fleet.procs)

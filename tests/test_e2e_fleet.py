@@ -126,17 +126,18 @@ def disk_seqnos(fleet, vg_uuid):
 
 
 def history(fleet, seconds=60):
-    """What each exporter said over the last minute, per scrape: for a
-    failure message (which node lagged, and whether its scans or its
-    scrapes did)."""
+    """What each exporter said over the last minute, per scrape, and the
+    processes' logs: for a failure message (which node lagged, and whether
+    its scans failed, stalled, or its scrapes did)."""
     lines = []
     for expr in (f'vgdrift_vg_seqno{{job="{JOB}", vg="{VG}", source="disk"}}',
                  f'vgdrift_last_scan_timestamp_seconds{{job="{JOB}"}}',
+                 f'vgdrift_last_scan_success{{job="{JOB}"}}',
                  f'scrape_duration_seconds{{job="{JOB}"}}', f'up{{job="{JOB}"}}'):
         for s in fleet.query(f"{expr}[{seconds}s]"):
             values = " ".join(f"{float(t):.1f}={float(v):.3f}" for t, v in s["values"])
             lines.append(f'{s["metric"]["__name__"]} {s["metric"]["instance"]}: {values}')
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + fleet.logs()
 
 
 def test_fleet_disagreement_and_unknown_vgs(fleet):

@@ -251,7 +251,7 @@ class DiskScan:
         old = self.heads.get(ident)
         obs = old if old is not None and old.pv_uuid else HeadObs(path, ident)
         self._head(obs._replace(error=internal_error(path, error), reason=REASON_INTERNAL,
-                           elapsed=time.monotonic() - self.t0))
+                                elapsed=time.monotonic() - self.t0))
 
     def _timeout(self, ident, path, why):
         self.hung.add(ident)
@@ -260,7 +260,7 @@ class DiskScan:
         if old is not None and old.pv_uuid:
             obs = old    # it answered before and hangs now: still that PV, now unreadable
         self._head(obs._replace(error=f"{path}: {why}", reason="timeout",
-                           elapsed=time.monotonic() - self.t0))
+                                elapsed=time.monotonic() - self.t0))
 
     def _head(self, obs: HeadObs) -> None:
         if obs.ident in self.hung and obs.reason != "timeout":

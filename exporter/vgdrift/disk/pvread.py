@@ -100,7 +100,7 @@ def read_head(path: str, ident: tuple, length: int, want: Optional[FrozenSet[str
         return _read_head(obs, length, want, counter, t0, start)
     except Exception as e:
         return obs._replace(error=internal_error(path, e), reason=REASON_INTERNAL,
-                       elapsed=time.monotonic() - t0)
+                            elapsed=time.monotonic() - t0)
 
 
 def read_label_area(path: str, ident: tuple, want: Optional[FrozenSet[str]],
@@ -142,7 +142,7 @@ def _read_head(obs: HeadObs, length: int, want: Optional[FrozenSet[str]],
             return obs._replace(error=str(e), reason=NOT_PV)
         except ondisk.OnDiskError as e:
             return obs._replace(claimed_uuid=ondisk.claimed_pv_uuid(dev.read(0, ondisk.LABEL_AREA)),
-                           error=str(e), reason=REASON_CORRUPT)
+                                error=str(e), reason=REASON_CORRUPT)
         obs = obs._replace(label=label, mda_count=len(label.metadata_areas))
         if want is not None and ondisk.format_uuid(label.pv_uuid) not in want:
             return obs

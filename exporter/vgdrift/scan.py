@@ -59,6 +59,10 @@ class ScanOptions(NamedTuple):
     discover: bool = False
     discovery_interval: float = 0.0
 
+    def wants(self, name: str) -> bool:
+        """Whether the VG called `name` is one to report (--vg, --exclude-vg)."""
+        return (not self.vgs or name in self.vgs) and name not in self.exclude_vgs
+
 
 def node_context(conf: lvmconf.NodeLVM, devices: List[str],
                  warnings: List[m.ErrorItem]) -> Tuple[NodeContext, m.NodeLVMInfo]:
@@ -167,7 +171,7 @@ def _unknown_vgs(options: ScanOptions, chosen: List[CachedVG],
                 or e.where in options.cache_dirs or os.path.dirname(e.where) not in options.cache_dirs:
             continue
         name = os.path.basename(e.where)
-        if name in names or (options.vgs and name not in options.vgs) or name in options.exclude_vgs:
+        if name in names or not options.wants(name):
             continue
         names.add(name)
         errors[i] = m.ErrorItem(e.reason, e.where, e.message, vg=name)
@@ -263,7 +267,7 @@ def _discovered(out: worker.Outcome, known_ids: set, o: ScanOptions,
         vg = t.vg
         if vg is None or vg.id in known_ids:
             continue
-        if (o.vgs and vg.name not in o.vgs) or vg.name in o.exclude_vgs:
+        if not o.wants(vg.name):
             continue
         if vg.id not in newest or vg.seqno > newest[vg.id].seqno:
             newest[vg.id] = vg
@@ -337,12 +341,11 @@ class Scanner:
                         and os.path.basename(e.where) not in o.vgs):
                     errors.remove(e)
                     warnings.append(e)
-        chosen = [c for c in cached if not o.vgs or c.vg.name in o.vgs]
         for name in o.vgs:
             if not any(c.vg.name == name for c in cached):
                 errors.append(m.ErrorItem(m.REASON_CACHE, ", ".join(o.cache_dirs),
                                           f"VG {name} is not in the cache ({', '.join(o.cache_dirs)})", vg=name))
-        return [c for c in chosen if c.vg.name not in o.exclude_vgs]
+        return [c for c in cached if o.wants(c.vg.name)]
 
     def _plan(self, wanted: List[WantedVG], discover: bool, known_pvs: frozenset) -> Plan:
         o = self.options
@@ -396,7 +399,7 @@ class Scanner:
         if drawn is None:
             return None, None
         vgs, loaded = drawn
-        wanted = [WantedVG(s.id, s.pvs) for s in vgs if (not o.vgs or s.name in o.vgs) and s.name not in o.exclude_vgs]
+        wanted = [WantedVG(s.id, s.pvs) for s in vgs if o.wants(s.name)]
         if not wanted and not discover:
             return None, loaded
         plan = self._plan(wanted, discover, frozenset(pv for s in vgs for pv, _ in s.pvs))
@@ -524,7 +527,7 @@ class Scanner:
         # reported unknown then (the answer is already unknown, exit 3).
         unknown_found: Tuple[m.UnknownVG, ...] = () if _unlisted(errors, o) else tuple(
             u for u in self.discovered if u.uuid not in cached_ids and u.name not in unreadable
-            and (not o.vgs or u.name in o.vgs) and u.name not in o.exclude_vgs)
+            and o.wants(u.name))
         if unknown_found and o.vgs:
             # `--discover --vg NAME` for a VG created elsewhere: it is not in
             # the cache, and that is the answer (unknown_vgs, exit >= 1), not

@@ -78,6 +78,7 @@ TESTS = Path(__file__).resolve().parent.parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
+from helpers import free_port  # noqa: E402
 from lab import Lab, LabError, _clean_stderr, device_filter, lvm_conf  # noqa: E402
 
 MIB = 1024 * 1024
@@ -378,15 +379,6 @@ SCRAPE_HEADERS = {
 SERVE_TARGETS = {"scrape_p99_ms": 10.0, "rss_mib": 40.0, "growth_mib": 0.0, "cpu_ms": 20.0}
 SAMPLE_EVERY = 5.0
 QUIET_MIN, QUIET_MAX = 10.0, 60.0   # --serve: seconds without scrapes after the soak
-
-
-def free_port() -> int:
-    """A port free right now on 127.0.0.1 (the exporter binds it a moment later;
-    a lost race shows as the exporter exiting with "cannot listen")."""
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_exposition(text: str) -> dict:
